@@ -1,0 +1,30 @@
+# The README's two commands: `make demo` and `make test`. Each sets up what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+WORKDIR ?= runs/demo
+PYTEST_ARGS ?=
+
+.PHONY: demo test setup clean
+
+$(VENV)/.base: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.test
+
+demo: $(VENV)/.base
+	$(PY) -m gemini_embed.demo --workdir=$(WORKDIR)
+
+# pytest exits 5 when it collects no tests; that is not a failure of the code.
+test: $(VENV)/.test
+	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,1 @@
+"""gemini_embed: Gemini-Embedding-style text embedders in JAX/Flax (NNX)."""

@@ -1,0 +1,44 @@
+"""The embedding model: E = f(P(M(T))).
+
+    M: bidirectional transformer (models/transformer.py)
+    P: masked mean pooling over real tokens
+    f: randomly initialised linear projection width → embed_dim (3072)
+
+Embeddings come out un-normalised; losses and `encode` normalise each MRL
+prefix themselves (a prefix of a unit vector is not a unit vector).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from flax import nnx
+from jax import Array
+
+from gemini_embed.models import layers
+from gemini_embed.models.model_config import TransformerConfig
+from gemini_embed.models.transformer import Transformer
+
+
+def mean_pool(hidden: Array, valid: Array) -> Array:
+  """hidden F[B, S, d], valid Bool[B, S] → F32[B, d]: mean over real tokens only."""
+  w = valid.astype(jnp.float32)[..., None]
+  total = jnp.sum(hidden.astype(jnp.float32) * w, axis=1)
+  return total / jnp.maximum(jnp.sum(w, axis=1), 1.0)
+
+
+def l2_normalize(x: Array, eps: float = 1e-12) -> Array:
+  x = x.astype(jnp.float32)
+  return x / jnp.sqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), eps))
+
+
+class Embedder(nnx.Module):
+
+  def __init__(self, cfg: TransformerConfig, embed_dim: int, rngs: nnx.Rngs):
+    self.backbone = Transformer(cfg, rngs)
+    self.projection = layers.param(rngs, layers.dense_init(cfg.width), (cfg.width, embed_dim),
+                                   ('embed', 'proj_out'), jnp.dtype(cfg.param_dtype))
+
+  def __call__(self, tokens: Array, valid: Array) -> Array:
+    """tokens Int[B, S], valid Bool[B, S] → embeddings F32[B, embed_dim]."""
+    pooled = mean_pool(self.backbone(tokens, valid), valid)
+    return pooled @ self.projection[...].astype(jnp.float32)

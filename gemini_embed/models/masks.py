@@ -1,0 +1,51 @@
+"""Attention masks: padding, causal/bidirectional, sliding windows.
+
+All masks are boolean, True = may attend, shaped [B, S_query, S_key].
+Padding is always explicit: a key position that is padding is never attended.
+
+Bidirectional, no window, last position is padding (valid = 1 1 1 0):
+
+    q\\k  0 1 2 3
+    0    x x x .
+    1    x x x .
+    2    x x x .
+    3    x x x .      (padding queries see the valid keys; pooling drops them)
+
+Causal with a sliding window of W=2 (HF convention: key j visible when
+0 <= i - j < W):
+
+    q\\k  0 1 2 3
+    0    x . . .
+    1    x x . .
+    2    . x x .
+    3    . . x x
+
+Bidirectional with a window W: symmetric, |i - j| <= W // 2 — the same rule
+as transformers' Gemma 3 with `use_bidirectional_attention` (EmbeddingGemma).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax import Array
+
+
+def attention_mask(valid: Array, mode: str, window: int = 0) -> Array:
+  """valid: Bool[B, S] real-token mask → Bool[B, S, S] attention mask.
+
+  `window` > 0 restricts attention to a sliding window (see module doc).
+  """
+  seq = valid.shape[-1]
+  i = jnp.arange(seq)[:, None]
+  j = jnp.arange(seq)[None, :]
+  if mode == 'causal':
+    allowed = j <= i
+    if window > 0:
+      allowed &= (i - j) < window
+  elif mode == 'bidirectional':
+    allowed = jnp.ones((seq, seq), bool)
+    if window > 0:
+      allowed &= jnp.abs(i - j) <= window // 2
+  else:
+    raise ValueError(f"attention mode {mode!r}: use 'bidirectional' or 'causal'")
+  return allowed[None, :, :] & valid[:, None, :].astype(bool)

@@ -1,0 +1,84 @@
+"""The decoder-LLM backbone as one NNX module, layers stacked and scanned.
+
+    tokens ─embed(×√d for Gemma)─▶ [Block × L via nnx.scan] ─final norm─▶ hidden [B, S, d]
+
+Per-layer differences (Gemma 3's local/global layers: window and RoPE base)
+enter the scan as a boolean `is_sliding[L]`, so all layers share one trace.
+`attention_mode` switches between bidirectional (the embedder) and causal
+(parity checks, LLM scoring).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax import Array
+
+from gemini_embed.models import layers
+from gemini_embed.models.masks import attention_mask
+from gemini_embed.models.model_config import TransformerConfig
+
+_REMAT_POLICIES = {
+    'full': None,
+    'dots_saveable': jax.checkpoint_policies.dots_saveable,
+    'dots_with_no_batch_dims_saveable': jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
+
+
+class Transformer(nnx.Module):
+
+  def __init__(self, cfg: TransformerConfig, rngs: nnx.Rngs):
+    self.cfg = cfg
+    pd = jnp.dtype(cfg.param_dtype)
+    self.embedding = layers.param(rngs, nnx.initializers.normal(1.0), (cfg.vocab_size, cfg.width),
+                                  ('vocab', 'embed'), pd)
+    if not cfg.tie_embeddings:
+      self.lm_head = layers.param(rngs, layers.dense_init(cfg.width),
+                                  (cfg.width, cfg.vocab_size), ('embed', 'vocab'), pd)
+
+    @nnx.split_rngs(splits=cfg.num_layers)
+    @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata={nnx.PARTITION_NAME: 'layers'})
+    def make_blocks(rngs):
+      return layers.Block(cfg, rngs)
+
+    self.blocks = make_blocks(rngs)
+    self.final_norm = layers.RMSNorm(cfg.width, cfg, rngs)
+
+  def __call__(self, tokens: Array, valid: Array) -> Array:
+    """tokens: Int[B, S]; valid: Bool[B, S] (False = padding) → hidden F[B, S, d]."""
+    cfg = self.cfg
+    dt = jnp.dtype(cfg.dtype)
+    x = jnp.take(self.embedding[...], tokens, axis=0).astype(dt)
+    if cfg.embed_scale:
+      x = x * jnp.asarray(cfg.width ** 0.5, dt)
+
+    positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+    global_scale = cfg.rope_scaling_factor if cfg.rope_scaling == 'linear' else 1.0
+    rope_global = layers.rope_tables(positions, cfg.head_dim, cfg.rope_base, global_scale)
+    rope_local = layers.rope_tables(positions, cfg.head_dim, cfg.rope_local_base)
+    mask_full = attention_mask(valid, cfg.attention_mode)
+    mask_local = attention_mask(valid, cfg.attention_mode, cfg.sliding_window)
+
+    def layer(x, block, is_sliding):
+      mask = jnp.where(is_sliding, mask_local, mask_full)
+      sin = jnp.where(is_sliding, rope_local[0], rope_global[0])
+      cos = jnp.where(is_sliding, rope_local[1], rope_global[1])
+      return block(x, mask, sin, cos)
+
+    if cfg.remat != 'none':
+      layer = nnx.remat(layer, policy=_REMAT_POLICIES[cfg.remat])
+
+    @nnx.scan(in_axes=(nnx.Carry, 0, 0), out_axes=nnx.Carry,
+              transform_metadata={nnx.PARTITION_NAME: 'layers'})
+    def run(x, block, is_sliding):
+      return layer(x, block, is_sliding)
+
+    x = run(x, self.blocks, jnp.asarray(cfg.layer_is_sliding(), bool))
+    return self.final_norm(x)
+
+  def logits(self, hidden: Array) -> Array:
+    """Next-token logits F32[B, S, V] (causal mode: LLM scoring, parity checks)."""
+    head = self.embedding[...].T if self.cfg.tie_embeddings else self.lm_head[...]
+    return jnp.einsum('bsd,dv->bsv', hidden, head.astype(hidden.dtype),
+                      preferred_element_type=jnp.float32)

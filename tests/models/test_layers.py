@@ -1,0 +1,90 @@
+"""Masks, pooling and RoPE against NumPy float64 references; dtype and remat policies."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from gemini_embed.models.embedder import Embedder, mean_pool
+from gemini_embed.models.masks import attention_mask
+from gemini_embed.models.model_config import TransformerConfig
+from gemini_embed.models.presets import PRESETS
+
+
+def _np_mask(valid, mode, window):
+  b, s = valid.shape
+  out = np.zeros((b, s, s), bool)
+  for n in range(b):
+    for i in range(s):
+      for j in range(s):
+        ok = valid[n, j]
+        if mode == 'causal':
+          ok &= j <= i and (window == 0 or i - j < window)
+        elif window:
+          ok &= abs(i - j) <= window // 2
+        out[n, i, j] = ok
+  return out
+
+
+@pytest.mark.parametrize('mode', ['causal', 'bidirectional'])
+@pytest.mark.parametrize('window', [0, 1, 3, 4])
+def test_attention_mask(mode, window):
+  valid = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], bool)
+  np.testing.assert_array_equal(attention_mask(jnp.asarray(valid), mode, window),
+                                _np_mask(valid, mode, window))
+
+
+def test_mean_pool_ignores_padding():
+  rng = np.random.default_rng(0)
+  h = rng.normal(size=(3, 5, 4))
+  valid = np.array([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]], bool)
+  ref = np.stack([h[i, valid[i]].mean(0) for i in range(3)])
+  np.testing.assert_allclose(mean_pool(jnp.asarray(h, jnp.float32), jnp.asarray(valid)), ref,
+                             rtol=1e-6, atol=1e-6)
+
+
+def _embed(cfg, tokens, valid):
+  model = Embedder(cfg, 24, nnx.Rngs(0))
+  return np.asarray(model(tokens, valid))
+
+
+@pytest.fixture(scope='module')
+def batch():
+  rng = np.random.default_rng(0)
+  tokens = jnp.asarray(rng.integers(0, 512, (2, 10)), jnp.int32)
+  valid = jnp.asarray(np.arange(10)[None] < np.array([[10], [6]]))
+  return tokens, valid
+
+
+def test_padding_content_does_not_change_embeddings(batch):
+  tokens, valid = batch
+  cfg = TransformerConfig(**PRESETS['tiny-gemma3'])
+  other = jnp.where(valid, tokens, 7)
+  np.testing.assert_allclose(_embed(cfg, tokens, valid), _embed(cfg, other, valid), atol=1e-6)
+
+
+@pytest.mark.parametrize('remat', ['full', 'dots_saveable'])
+def test_remat_changes_memory_not_values(batch, remat):
+  tokens, valid = batch
+  cfg = TransformerConfig(**PRESETS['tiny'])
+
+  def grads(c):
+    model = Embedder(c, 24, nnx.Rngs(0))
+    return nnx.grad(lambda m: jnp.sum(m(tokens, valid) ** 2))(model)
+
+  ref, got = grads(cfg), grads(cfg.replace(remat=remat))
+  for a, b in zip(jax.tree.leaves(ref), jax.tree.leaves(got)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_bfloat16_policy_keeps_float32_params(batch):
+  tokens, valid = batch
+  cfg = TransformerConfig(**PRESETS['tiny'], dtype='bfloat16')
+  model = Embedder(cfg, 24, nnx.Rngs(0))
+  assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+  e_bf16 = np.asarray(model(tokens, valid))
+  e_f32 = _embed(cfg.replace(dtype='float32'), tokens, valid)
+  cos = np.sum(e_bf16 * e_f32, -1) / np.linalg.norm(e_bf16, axis=-1) / np.linalg.norm(e_f32, axis=-1)
+  assert np.all(cos > 0.99)
+  assert not np.allclose(e_bf16, e_f32, atol=1e-6)  # bf16 compute really happened

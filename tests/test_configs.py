@@ -1,0 +1,89 @@
+"""Configs: `:key=value` args, tiny modes, overrides, and errors that name the field."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+from ml_collections import config_flags  # noqa: F401  (the CLI path is tested below)
+
+from gemini_embed.configlib import check_config, parse_arg
+from gemini_embed.configlib.checks import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(__file__))
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, 'configs', '*.py')))
+
+
+def _load(path):
+  import importlib.util
+  spec = importlib.util.spec_from_file_location('cfg', path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod
+
+
+def test_parse_arg_types_and_flags():
+  a = parse_arg('tiny,seed=3,lr=0.5,name=x', tiny=False, seed=0, lr=1.0, name='a')
+  assert (a.tiny, a.seed, a.lr, a.name) == (True, 3, 0.5, 'x')
+  assert parse_arg('', tiny=False).tiny is False
+  with pytest.raises(ValueError, match="unknown argument 'bogus'"):
+    parse_arg('bogus=1', tiny=False)
+  with pytest.raises(ValueError, match='seed'):
+    parse_arg('seed=abc', seed=0)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=os.path.basename)
+def test_every_config_has_a_valid_tiny_mode(path):
+  config = _load(path).get_config('tiny')
+  check_config(config, num_devices=8)
+  assert config.batch_size <= 64
+
+
+def _tiny():
+  return _load(os.path.join(ROOT, 'configs', 'prefinetune.py')).get_config('tiny')
+
+
+@pytest.mark.parametrize('field,value,message', [
+    ('model.family', 'gpt2', r'config\.model\.family.*unknown model family'),
+    ('mrl_dims', (64, 32, 96), r'config\.mrl_dims.*strictly increasing'),
+    ('mrl_dims', (32, 64, 128), r'config\.mrl_dims.*exceeds config\.embed_dim'),
+    ('batch_size', 12, r'config\.batch_size=12.*data-parallel size 8'),
+    ('model.num_kv_heads', 3, r'config\.model\.num_kv_heads.*divide'),
+    ('loss.temperature', 0.0, r'config\.loss\.temperature'),
+    ('model.attention_mode', 'sideways', r'config\.model\.attention_mode'),
+])
+def test_invalid_configs_name_the_field(field, value, message):
+  config = _tiny()
+  *parents, leaf = field.split('.')
+  node = config
+  for p in parents:
+    node = node[p]
+  node[leaf] = value
+  with pytest.raises(ConfigError, match=message):
+    check_config(config, num_devices=8)
+
+
+def test_mesh_errors_name_the_field():
+  config = _tiny()
+  config.mesh.fsdp = 3
+  with pytest.raises(ConfigError, match=r'config\.mesh'):
+    check_config(config, num_devices=8)
+
+
+def test_command_line_overrides_reach_the_config(tmp_path):
+  """`--config=FILE:ARGS --config.field=value` through config_flags, as users type it."""
+  code = ('from absl import app\n'
+          'from ml_collections import config_flags\n'
+          'C = config_flags.DEFINE_config_file("config")\n'
+          'def main(_):\n'
+          '  c = C.value\n'
+          '  print(c.embed_dim, c.mesh.fsdp, tuple(c.mrl_dims), c.batch_size)\n'
+          'app.run(main)\n')
+  script = tmp_path / 'show.py'
+  script.write_text(code)
+  out = subprocess.run(
+      [sys.executable, str(script), f'--config={ROOT}/configs/prefinetune.py:tiny',
+       '--config.embed_dim=128', '--config.mesh.fsdp=2', '--config.mrl_dims=(16,128)'],
+      capture_output=True, text=True, check=True, cwd=ROOT)
+  assert out.stdout.split() == ['128', '2', '(16,', '128)', '16']
