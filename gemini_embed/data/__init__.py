@@ -1,0 +1,1 @@
+"""Training data: sources, prompts, tokenisation, task-homogeneous batches (grain)."""
