@@ -53,9 +53,12 @@ def hf_model_config(directory: str, **overrides: Any) -> TransformerConfig:
 
 
 def load_hf_embedder(directory: str, embed_dim: int, mesh, rules, *, seed: int = 0,
-                     **overrides: Any) -> tuple[Embedder, TransformerConfig]:
-  """overrides: TransformerConfig fields to change (attention_mode, dtype, remat, …)."""
-  cfg = hf_model_config(directory, **overrides)
+                     cfg: TransformerConfig | None = None, **overrides: Any
+                     ) -> tuple[Embedder, TransformerConfig]:
+  """cfg: the checkpoint's config, possibly adjusted (e.g. `with_layers`), default read
+  from config.json; overrides: fields to change (attention_mode, dtype, remat, …)."""
+  cfg = cfg or hf_model_config(directory)
+  cfg = cfg.replace(**overrides) if overrides else cfg
   source = HFCheckpoint(directory)
   model = load_embedder(lambda: Embedder(cfg, embed_dim, nnx.Rngs(seed)), cfg, source, mesh, rules)
   return model, cfg

@@ -106,6 +106,12 @@ class TransformerConfig:
     out.validate()
     return out
 
+  def with_layers(self, num_layers: int) -> 'TransformerConfig':
+    """The first `num_layers` layers (a truncated backbone for cheap CPU runs)."""
+    if not 0 < num_layers <= self.num_layers:
+      raise ValueError(f'cannot keep {num_layers} of {self.num_layers} layers')
+    return self.replace(num_layers=num_layers, layer_types=self.layer_types[:num_layers])
+
   def validate(self, prefix: str = 'config.model') -> None:
     def bad(field, why):
       raise ValueError(f'{prefix}.{field}={getattr(self, field)!r}: {why}')

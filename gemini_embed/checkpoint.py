@@ -1,0 +1,145 @@
+"""Checkpoints: orbax CheckpointManager over a composite of
+{params, optimizer, data_iter}, asynchronous, restored into target shardings.
+
+Workdir layout (other tools rely on it):
+
+    WORKDIR/checkpoints/<step>/params/     the embedder's parameters (encode, soup, init_from)
+    WORKDIR/checkpoints/<step>/optimizer/  optimiser state and step counter
+    WORKDIR/checkpoints/<step>/data_iter/  per-process data-iterator state (grain handler)
+    WORKDIR/model.json                     the backbone's TransformerConfig (+ embed_dim)
+    WORKDIR/tokenizer.json                 the tokenizer the run used
+
+`params` alone is what encode/evaluate/soup read; a soup directory has the same
+layout with only `params`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import grain
+import jax
+import orbax.checkpoint as ocp
+from etils import epath
+
+from gemini_embed.models.model_config import TransformerConfig
+
+CHECKPOINT_DIR = 'checkpoints'
+
+
+class _IteratorSnapshot:
+  """Adapts any iterator with get_state()/set_state() to grain's orbax handler.
+
+  The state is captured when the save is *requested*: an async save must not
+  see the iterator advance while it writes."""
+
+  def __init__(self, iterator):
+    self.iterator = iterator
+    self._state = json.dumps(iterator.get_state()).encode() if hasattr(iterator, 'get_state') else b''
+
+  def get_state(self) -> bytes:
+    return self._state
+
+  def set_state(self, state: bytes) -> None:
+    self.iterator.set_state(json.loads(state.decode()))
+
+  def start_prefetch(self) -> None:
+    start = getattr(self.iterator, 'start_prefetch', None)
+    if start:
+      start()
+
+
+class Checkpointer:
+  """Keeps the last `keep` checkpoints plus every `keep_every`-th step."""
+
+  def __init__(self, workdir: str, *, keep: int = 3, keep_every: int | None = None,
+               async_save: bool = True, read_only: bool = False):
+    self.directory = epath.Path(workdir) / CHECKPOINT_DIR
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, keep_period=keep_every, create=not read_only, read_only=read_only,
+        enable_async_checkpointing=async_save)
+    self.manager = ocp.CheckpointManager(
+        self.directory, options=options,
+        item_handlers={'params': ocp.StandardCheckpointHandler(),
+                       'optimizer': ocp.StandardCheckpointHandler(),
+                       'data_iter': grain.checkpoint.CheckpointHandler()})
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self.manager.all_steps())
+
+  def save(self, step: int, params, optimizer, data_iter=None, *, force: bool = False) -> bool:
+    items = {'params': ocp.args.StandardSave(params),
+             'optimizer': ocp.args.StandardSave(optimizer)}
+    if data_iter is not None:
+      items['data_iter'] = grain.checkpoint.CheckpointSave(_IteratorSnapshot(data_iter))
+    return self.manager.save(step, args=ocp.args.Composite(**items), force=force)
+
+  def restore(self, step: int, abstract_params, abstract_optimizer, data_iter=None):
+    """abstract_*: trees of jax.ShapeDtypeStruct with `.sharding` set (the targets)."""
+    items = {'params': ocp.args.StandardRestore(abstract_params),
+             'optimizer': ocp.args.StandardRestore(abstract_optimizer)}
+    if data_iter is not None:
+      items['data_iter'] = grain.checkpoint.CheckpointRestore(_IteratorSnapshot(data_iter))
+    out = self.manager.restore(step, args=ocp.args.Composite(**items))
+    return out['params'], out['optimizer']
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.close()
+
+
+def save_params_only(directory: str, params, step: int = 0) -> None:
+  """A params-only checkpoint (soups, exports) in the workdir layout."""
+  manager = ocp.CheckpointManager(
+      epath.Path(directory) / CHECKPOINT_DIR,
+      item_handlers={'params': ocp.StandardCheckpointHandler()})
+  manager.save(step, args=ocp.args.Composite(params=ocp.args.StandardSave(params)), force=True)
+  manager.wait_until_finished()
+  manager.close()
+
+
+def restore_params(directory: str, abstract_params, step: int | None = None):
+  """Params of `step` (default: latest) from a training workdir or a soup directory."""
+  path = epath.Path(directory) / CHECKPOINT_DIR
+  if not path.exists():
+    raise FileNotFoundError(f'{directory}: no {CHECKPOINT_DIR}/ directory; is it a training '
+                            'workdir or a soup output?')
+  manager = ocp.CheckpointManager(path, options=ocp.CheckpointManagerOptions(read_only=True),
+                                  item_handlers={'params': ocp.StandardCheckpointHandler()})
+  steps = list(manager.all_steps())
+  if not steps:
+    raise FileNotFoundError(f'{directory}: {CHECKPOINT_DIR}/ holds no finished checkpoint')
+  step = max(steps) if step is None else step
+  if step not in steps:
+    raise FileNotFoundError(f'{directory}: no checkpoint at step {step}; available: {sorted(steps)}')
+  out = manager.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params)))
+  manager.close()
+  return out['params'], step
+
+
+def write_model_info(workdir: str, cfg: TransformerConfig, embed_dim: int, mrl_dims) -> None:
+  if jax.process_index() != 0:
+    return
+  os.makedirs(workdir, exist_ok=True)
+  info = {'model': cfg.to_dict(), 'embed_dim': embed_dim, 'mrl_dims': list(mrl_dims)}
+  tmp = os.path.join(workdir, 'model.json.tmp')
+  with open(tmp, 'w') as f:
+    json.dump(info, f, indent=2)
+  os.replace(tmp, os.path.join(workdir, 'model.json'))
+
+
+def read_model_info(workdir: str) -> tuple[TransformerConfig, int, tuple[int, ...]]:
+  path = os.path.join(workdir, 'model.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path}: missing; {workdir} is not a gemini_embed workdir or soup')
+  with open(path) as f:
+    info: dict[str, Any] = json.load(f)
+  cfg = TransformerConfig.from_config(info['model'], prefix=f'{path}: model')
+  return cfg, int(info['embed_dim']), tuple(info['mrl_dims'])

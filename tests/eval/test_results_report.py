@@ -1,0 +1,70 @@
+"""write_results: strict JSON, a markdown table with aggregates, a PNG plot."""
+
+import json
+
+import numpy as np
+import pytest
+
+from gemini_embed.eval import Bm25Okapi, evaluate_tasks, load_suite, write_results
+from gemini_embed.eval.suite_evaluation import aggregate
+from tests.eval.synthetic_suite import WIDTH, OracleEncoder, ShuffledEncoder, write_suite
+
+
+@pytest.fixture(scope='module')
+def written(tmp_path_factory):
+  root = tmp_path_factory.mktemp('suite')
+  truth = write_suite(root)
+  tasks = [t for t in load_suite(root) if t.type in ('retrieval', 'sts', 'bitext')]
+  results = evaluate_tasks(tasks, {'oracle': OracleEncoder(truth), 'shuffled': ShuffledEncoder(truth),
+                                   'bm25': Bm25Okapi()}, dims=[8, 16])
+  out = tmp_path_factory.mktemp('out')
+  return results, write_results(results, out)
+
+
+def test_json_is_strict_and_round_trips(written):
+  results, paths = written
+  text = paths['json'].read_text()
+  loaded = json.loads(text, parse_constant=lambda c: pytest.fail(f'non-JSON constant {c}'))
+  assert loaded['aggregates']['bm25']['mean_task'] is None  # NaN → null
+  assert loaded['systems']['oracle@8']['dim'] == 8
+  assert loaded['systems']['bm25']['dim'] is None
+  for task, scores in results['systems']['shuffled@16']['scores'].items():
+    assert loaded['systems']['shuffled@16']['scores'][task] == pytest.approx(scores)
+
+
+def _table(markdown: str) -> tuple[list[str], dict[str, list[str]]]:
+  rows = [[c.strip() for c in line.strip().strip('|').split('|')]
+          for line in markdown.splitlines() if line.startswith('|')]
+  header, body = rows[0], rows[2:]
+  return header, {r[0].strip('*'): r[1:] for r in body}
+
+
+def test_markdown_table(written):
+  results, paths = written
+  header, rows = _table(paths['markdown'].read_text())
+  assert header == ['task', 'metric', 'oracle@8', 'oracle@16', 'shuffled@8', 'shuffled@16', 'bm25']
+  ndcg = results['systems']['shuffled@8']['scores']['retrieval/shelves']['ndcg_at_10']
+  assert rows['retrieval/shelves'][0] == 'ndcg_at_10'
+  assert rows['retrieval/shelves'][3] == f'{100 * ndcg:.2f}'
+  assert rows['sts/closeness'][0] == 'cosine_spearman'
+  assert rows['sts/closeness'][2] == '100.00' and rows['sts/closeness'][-1] == '–'
+  assert rows['Mean(Task)'][2] == '100.00'  # oracle@16 (column 0 is the empty metric)
+  assert rows['Mean(Task)'][-1] == '–'      # BM25 misses sts and bitext
+  assert rows['Mean(retrieval)'][-1] != '–'
+  assert rows['Borda rank'][1:] == [str(results['aggregates'][label]['borda_rank'])
+                                    for label in header[2:]]
+  assert rows['Borda rank'][2] == '1'  # oracle@16
+
+
+def test_plot_is_a_png(written):
+  _, paths = written
+  data = paths['plot'].read_bytes()
+  assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 10_000
+
+
+def test_aggregate_recomputes_after_editing_results(written):
+  results, _ = written
+  edited = json.loads(json.dumps(results, default=float))
+  edited['systems']['shuffled@16']['scores']['sts/closeness']['cosine_spearman'] = 2.0
+  assert aggregate(edited)['shuffled@16']['type_means']['sts'] == 2.0
+  assert not np.isnan(aggregate(edited)[f'oracle@{WIDTH}']['mean_task'])
