@@ -8,6 +8,7 @@ from gemini_embed/models/presets.py).
 """
 
 from gemini_embed.configlib import base_config, parse_arg
+from gemini_embed.data.corpora.training_sets import PREFINETUNE_RATES, corpus_entries
 
 
 def get_config(arg=None):
@@ -17,10 +18,22 @@ def get_config(arg=None):
   config.batch_size = 8192
   config.total_steps = 20_000
   config.loss.temperature = 0.05
+  # Data: `python -m gemini_embed.data.build_corpora --out=runs/corpora` writes these files.
+  config.data.root = 'runs/corpora'
+  config.data.datasets = corpus_entries(PREFINETUNE_RATES)
+  config.data.num_negatives = 0  # (title, passage) pairs
+  config.data.query_max_len = 64
+  config.data.doc_max_len = 256
 
   if arg.tiny:  # seconds on a laptop CPU; what the tests run
     config.embed_dim = 96
     config.mrl_dims = (32, 64, 96)
     config.batch_size = 16
     config.total_steps = 4
+    config.optim.warmup_steps = 1
+    config.checkpoint.every = 2
+    config.log_every = 1
+    config.data.query_max_len = 32
+    config.data.doc_max_len = 64
+    config.data.num_buckets = 2
   return config

@@ -107,7 +107,13 @@ def load_pretrained(config, mesh, rules) -> tuple[Embedder, TransformerConfig]:
   cfg = cfg.replace(**{f: config.model[f] for f in POLICY_FIELDS})
   abstract = nnx.eval_shape(lambda: Embedder(cfg, embed_dim, nnx.Rngs(0)))
   graphdef, state = nnx.split(abstract)
-  targets = jax.tree.map(lambda v, s: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=s),
-                         state, sharding_lib.state_shardings(state, mesh, rules))
-  params, _ = restore_params(path, targets)
-  return nnx.merge(graphdef, params), cfg
+  params, _ = restore_params(path, sharded_targets(state, mesh, rules))
+  nnx.replace_by_pure_dict(state, params)
+  return nnx.merge(graphdef, state), cfg
+
+
+def sharded_targets(abstract_state, mesh, rules):
+  """Pure-dict tree of ShapeDtypeStructs carrying their target shardings (orbax restore)."""
+  shardings = sharding_lib.state_shardings(abstract_state, mesh, rules)
+  return jax.tree.map(lambda v, s: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=s),
+                      nnx.to_pure_dict(abstract_state), nnx.to_pure_dict(shardings))

@@ -34,3 +34,50 @@ def write_training_data(root: str, config, n: int = 96) -> str:
       for row in synthetic_rows(name, n, seed=k):
         f.write(json.dumps(row) + '\n')
   return root
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_config(name: str, arg: str = 'tiny'):
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'configs', f'{name}.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def train_command(workdir: str, data_root: str, *overrides: str, config: str = 'prefinetune',
+                  arg: str = 'tiny') -> list[str]:
+  import sys
+  return [sys.executable, '-m', 'gemini_embed.train',
+          f'--config={ROOT}/configs/{config}.py:{arg}', f'--workdir={workdir}',
+          f'--config.data.root={data_root}', *overrides]
+
+
+def train_env(devices: int) -> dict[str, str]:
+  env = dict(os.environ)
+  env['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={devices}'
+  env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+  return env
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def final_params(workdir: str) -> dict:
+  """The latest checkpoint's params as host NumPy (restored without the trainer)."""
+  import jax
+  from flax import nnx
+
+  from gemini_embed.checkpoint import read_model_info, restore_params
+  from gemini_embed.models.embedder import Embedder
+  cfg, embed_dim, _ = read_model_info(workdir)
+  abstract = nnx.state(nnx.eval_shape(lambda: Embedder(cfg, embed_dim, nnx.Rngs(0))))
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  targets = jax.tree.map(lambda v: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=device),
+                         nnx.to_pure_dict(abstract))
+  params, step = restore_params(workdir, targets)
+  return jax.tree.map(np.asarray, params), step

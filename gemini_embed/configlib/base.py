@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ml_collections
 
+from gemini_embed.data.spec import data_config
 from gemini_embed.models.presets import model_config
+from gemini_embed.optim import default_optim_config
 from gemini_embed.sharding import DEFAULT_RULES
 
 
@@ -22,6 +24,29 @@ def base_config(model: str = 'tiny') -> ml_collections.ConfigDict:
   c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
   c.sharding_rules = DEFAULT_RULES
   c.batch_size = 1024  # global, over all hosts
-  c.loss = ml_collections.ConfigDict(dict(temperature=0.05))
+  # Gradient caching: embed/back-propagate this many examples at a time while the
+  # loss still sees the whole batch (gemini_embed/grad_cache.py). 0 = off.
+  c.grad_cache_chunk = 0
+  # NCE loss (gemini_embed/losses.py); the paper's formula with every option off.
+  c.loss = ml_collections.ConfigDict(dict(
+      temperature=0.05,         # τ; logits are cos / τ (sentence-transformers scale 20)
+      learn_temperature=False,  # τ = exp(model.log_temperature), see losses.py
+      mask_duplicates=True,     # drop in-batch columns repeating the query or positive
+      cross_negatives=False,    # every example's hard negatives in every denominator
+      hardness_alpha=0.0,       # EmbeddingGemma's hard-negative weight exp(α·sg(cos)); 5.0 there
+      mrl_weights=(),           # one weight per mrl_dims entry; () = all 1
+  ))
   c.total_steps = 1000
+  # Input pipeline (gemini_embed/data/spec.py); configs add `c.data.datasets` entries.
+  c.data = data_config()
+  # Backbone from a checkpoint: its architecture, this run's policies (config.model's
+  # attention_mode, dtype, param_dtype, remat), optionally only its first N layers.
+  c.truncate_layers = 0
+  c.tokenizer = ''  # tokenizer.json; '' = the init_from directory's, else a byte-level one
+  c.optim = default_optim_config()
+  c.checkpoint = ml_collections.ConfigDict(dict(
+      every=200, keep=3, keep_every=0, async_save=True))  # keep_every 0 = none kept forever
+  c.log_every = 10
+  # For MFU: peak FLOP/s of one device (TPU v5e bf16: 197e12; this CPU: measure it).
+  c.peak_flops_per_device = 0.0
   return c

@@ -7,6 +7,7 @@ import math
 import ml_collections
 
 from gemini_embed import sharding
+from gemini_embed.data.spec import check_data_config
 from gemini_embed.models.model_config import TransformerConfig
 
 _LOGICAL_AXES = {'batch', 'vocab', 'embed', 'mlp', 'heads', 'kv_heads', 'proj_out', 'head_dim',
@@ -36,8 +37,18 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
     raise ConfigError(f'config.mrl_dims={dims}: the largest prefix exceeds '
                       f'config.embed_dim={config.embed_dim}')
 
-  if config.loss.temperature <= 0:
-    raise ConfigError(f'config.loss.temperature={config.loss.temperature}: must be > 0')
+  _check_loss(config.loss, dims)
+  try:
+    check_data_config(config)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  chunk = config.grad_cache_chunk
+  if not isinstance(chunk, int) or chunk < 0:
+    raise ConfigError(f'config.grad_cache_chunk={chunk!r}: must be an integer >= 0 '
+                      '(0 = no gradient caching)')
+  if 0 < chunk < config.batch_size and config.batch_size % chunk:
+    raise ConfigError(f'config.grad_cache_chunk={chunk}: must divide '
+                      f'config.batch_size={config.batch_size}')
 
   for i, rule in enumerate(config.sharding_rules):
     logical, mesh_axes = rule
@@ -60,4 +71,24 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
     if config.batch_size % dp:
       raise ConfigError(f'config.batch_size={config.batch_size}: not divisible by the '
                         f'data-parallel size {dp} (mesh {shape}, batch axes {batch_axes})')
+    if 0 < chunk < config.batch_size and chunk % dp:
+      raise ConfigError(f'config.grad_cache_chunk={chunk}: not divisible by the data-parallel '
+                        f'size {dp}; every device embeds its share of each chunk')
   return config
+
+
+def _check_loss(loss: ml_collections.ConfigDict, dims: tuple[int, ...]) -> None:
+  if loss.temperature <= 0:
+    raise ConfigError(f'config.loss.temperature={loss.temperature}: must be > 0')
+  for field in ('learn_temperature', 'mask_duplicates', 'cross_negatives'):
+    if not isinstance(loss[field], bool):
+      raise ConfigError(f'config.loss.{field}={loss[field]!r}: must be True or False')
+  if loss.hardness_alpha < 0:
+    raise ConfigError(f'config.loss.hardness_alpha={loss.hardness_alpha}: must be >= 0 '
+                      '(0 = off; EmbeddingGemma uses 5.0)')
+  weights = tuple(loss.mrl_weights)
+  if weights and len(weights) != len(dims):
+    raise ConfigError(f'config.loss.mrl_weights={weights}: needs one weight per '
+                      f'config.mrl_dims={dims}, or () for all 1')
+  if weights and (min(weights) < 0 or sum(weights) <= 0):
+    raise ConfigError(f'config.loss.mrl_weights={weights}: must be >= 0 and not all 0')

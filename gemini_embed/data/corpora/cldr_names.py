@@ -1,0 +1,54 @@
+"""CLDR display names through babel (`pip install babel==2.18.0`): the English name of a
+language or territory ↔ its name in another locale ('Germany' ↔ 'Deutschland').
+
+The split unit is the named entity (the code `DE` or `de`): a development entity is
+never named in training, in any locale. Names equal to the English one are skipped.
+"""
+
+from __future__ import annotations
+
+from gemini_embed.data.corpora.output import CorpusOutput, capped, is_dev, seeded_random
+
+DEV_LOCALES = ('de', 'es', 'hi', 'ja', 'ru', 'zh')
+
+
+def name_pairs() -> list[tuple[str, str, str, str]]:
+  """(entity, locale, English name, localised name) over base-language locales, sorted."""
+  from babel import Locale, localedata
+  english = Locale('en')
+  entities = {**{f'language:{c}': n for c, n in english.languages.items()},
+              **{f'territory:{c}': n for c, n in english.territories.items()}}
+  out = []
+  for locale_id in sorted(i for i in localedata.locale_identifiers() if '_' not in i):
+    if locale_id == 'en':
+      continue
+    locale = Locale.parse(locale_id)
+    local = {**{f'language:{c}': n for c, n in locale.languages.items()},
+             **{f'territory:{c}': n for c, n in locale.territories.items()}}
+    for entity, name in local.items():
+      if entity in entities and name and name != entities[entity]:
+        out.append((entity, locale_id, entities[entity], name))
+  return sorted(out)
+
+
+def build(out: CorpusOutput, *, dev_percent: float, max_rows: int, max_dev: int) -> None:
+  pairs = name_pairs()
+  train = [p for p in pairs if not is_dev(p[0], dev_percent)]
+  by_locale: dict[str, list] = {}
+  for p in train:
+    by_locale.setdefault(p[1], []).append(p)
+  rows = []
+  for locale_id, group in sorted(by_locale.items()):
+    rng = seeded_random('cldr', locale_id)
+    for entity, _, english, name in group:
+      row = {'query': english, 'positive': name}
+      other = rng.choice(group)
+      if other[0] != entity and other[3] != name:
+        row['negative'] = other[3]
+      rows.append(row)
+  out.train('cldr_names', capped(rows, max_rows, 'cldr'))
+  for locale_id in DEV_LOCALES:
+    dev = [{'src': english, 'tgt': name} for entity, loc, english, name in pairs
+           if loc == locale_id and is_dev(entity, dev_percent)]
+    if dev:
+      out.rows('bitext', f'cldr_en_{locale_id}', capped(dev, max_dev, 'cldr_dev', locale_id))

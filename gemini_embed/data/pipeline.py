@@ -1,0 +1,202 @@
+"""The training input pipeline: config + tokenizer → this process's `Batch` stream.
+
+    data = training_data(config, tokenizer)          # process index/count from JAX
+    it = data.iterator()                             # a grain DatasetIterator
+    batch = next(it)                                 # this process's slice, NumPy
+    state = it.get_state(); it.set_state(state)      # or orbax grain.checkpoint.CheckpointSave(it)
+    metrics.update(it.bad_input_counts())            # bad rows skipped, by dataset and reason
+    it = train_iterator(config, tokenizer, family, process_index, process_count)  # the same
+
+Every global batch (`config.batch_size` rows over all processes) comes from one
+dataset of `config.stage`, chosen by `MixtureSchedule`. Per dataset, a grain
+MapDataset shuffles (per epoch) and repeats its examples and cuts the stream into
+global batches; process p of P reads only rows [p·B/P, (p+1)·B/P) of each, then
+prompts, tokenises and pads them (collate.py). Everything is index-addressed, so
+the iterator's state is the next step and restoring resumes at exactly that batch.
+
+Token lengths are bucketed per process; with P > 1 the processes agree on the
+largest bucket (one small all-gather per batch, on the consuming thread) so that
+`jax.make_array_from_process_local_data` sees equal local shapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import zlib
+from typing import Any, Callable, Sequence
+
+import grain
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from gemini_embed.data import spec
+from gemini_embed.data.batch import Batch
+from gemini_embed.data.collate import Collator, DatasetPrompts, pad_batch
+from gemini_embed.data.mixture import MixtureSchedule
+from gemini_embed.data.sources import Example, InputReport, load_examples
+from gemini_embed.data.tokenization import encoders_from_config
+
+AgreeLengths = Callable[[np.ndarray], np.ndarray]
+
+
+def _allgather_max(lengths: np.ndarray) -> np.ndarray:
+  from jax.experimental import multihost_utils
+  return np.asarray(multihost_utils.process_allgather(lengths)).reshape(-1, lengths.size).max(0)
+
+
+class TrainingIterator(grain.DatasetIterator):
+  """This process's batches; grain-checkpointable; pads to the processes' common lengths."""
+
+  def __init__(self, parent: grain.DatasetIterator, report: InputReport,
+               agree: AgreeLengths | None):
+    super().__init__(parent)
+    self._report, self._agree = report, agree
+
+  def __next__(self) -> Batch:
+    batch = next(self._parent)
+    if self._agree is None:
+      return batch
+    local = np.array([batch.query_tokens.shape[1], batch.pos_tokens.shape[1]], np.int32)
+    query_len, doc_len = (int(x) for x in self._agree(local))
+    return pad_batch(batch, query_len, doc_len)
+
+  def get_state(self) -> dict[str, Any]:
+    return self._parent.get_state()
+
+  def set_state(self, state: dict[str, Any]) -> None:
+    self._parent.set_state(state)
+
+  def bad_input_counts(self) -> dict[str, int]:
+    """{'skipped/DATASET/REASON': n, 'skipped/total': n}: rows dropped while loading."""
+    return {k.removeprefix('data/'): v for k, v in self._report.metrics().items()}
+
+
+def batch_shapes(batch: Batch) -> list[tuple[int, int]]:
+  """(sequences, padded length) of queries, positives and negatives (for FLOP counts)."""
+  shapes = [batch.query_tokens.shape, batch.pos_tokens.shape]
+  if batch.neg_tokens is not None:
+    b, k, length = batch.neg_tokens.shape
+    shapes.append((b * k, length))
+  return [(int(n), int(length)) for n, length in shapes]
+
+
+def dataset_seed(seed: int, name: str) -> int:
+  """Shuffle seed of one dataset: adding or removing another leaves it unchanged."""
+  return (seed * 1_000_003 + zlib.crc32(name.encode())) % 2**32
+
+
+def example_stream(examples: Sequence[Example], seed: int) -> grain.MapDataset:
+  """Examples shuffled anew each epoch, repeated forever (index-addressed)."""
+  return grain.MapDataset.source(examples).shuffle(seed=seed).repeat()
+
+
+def process_batches(stream: grain.MapDataset, global_batch: int, process_index: int,
+                    process_count: int) -> grain.MapDataset:
+  """Batch k of the result = rows [p·b, (p+1)·b) of global batch k (b = global/P)."""
+  local = global_batch // process_count
+  return stream.batch(local, drop_remainder=True, batch_fn=list)[process_index::process_count]
+
+
+def _tag(dataset_index: int, rows: list[Example]) -> tuple[int, list[Example]]:
+  return dataset_index, rows
+
+
+@dataclasses.dataclass
+class _ProcessBatch:
+  """(step, (dataset, rows)) → this process's Batch; picklable for grain workers."""
+  collate: Collator
+  prompts: list[DatasetPrompts]
+  first_row: int
+
+  def __call__(self, step: int, tagged: tuple[int, list[Example]]) -> Batch:
+    index, rows = tagged
+    return self.collate(step, rows, self.prompts[index], self.first_row)
+
+
+def task_homogeneous_batches(datasets: Sequence[grain.MapDataset], schedule: MixtureSchedule
+                             ) -> grain.MapDataset:
+  """Step → (dataset index, that dataset's next batch): one dataset per batch."""
+  tagged = [ds.map(functools.partial(_tag, d)) for d, ds in enumerate(datasets)]
+  return grain.MapDataset.select_from_datasets(tagged, schedule)
+
+
+@dataclasses.dataclass
+class TrainingData:
+  """This process's view of the training mixture."""
+  names: list[str]
+  rates: np.ndarray
+  schedule: MixtureSchedule
+  report: InputReport
+  dataset: grain.IterDataset
+  process_index: int
+  process_count: int
+  local_batch_size: int
+
+  agree_lengths: AgreeLengths | None = None
+
+  def iterator(self) -> TrainingIterator:
+    return TrainingIterator(iter(self.dataset), self.report, self.agree_lengths)
+
+  def dataset_name(self, step: int) -> str:
+    return self.names[self.schedule[step][0]]
+
+  def metrics(self) -> dict[str, int]:
+    return self.report.metrics()
+
+
+def training_data(config: ml_collections.ConfigDict, tokenizer, *, family: str | None = None,
+                  process_index: int | None = None, process_count: int | None = None,
+                  agree_lengths: AgreeLengths | None = None) -> TrainingData:
+  """Builds the pipeline of `config.stage`'s datasets for one process.
+
+  `family` picks BOS/EOS when config.data.*_token is 'auto' (default config.model.family;
+  the trainer passes the checkpoint's).
+  `agree_lengths` overrides the cross-process all-gather (tests).
+  """
+  spec.check_data_config(config)
+  d = config.data
+  process_index = jax.process_index() if process_index is None else process_index
+  process_count = jax.process_count() if process_count is None else process_count
+  if config.batch_size % process_count:
+    raise ValueError(f'config.batch_size={config.batch_size}: not divisible by the '
+                     f'{process_count} processes')
+  local = config.batch_size // process_count
+  entries = spec.stage_datasets(config)
+  report = InputReport()
+  streams, prompts = [], []
+  for name, entry in entries.items():
+    rows = load_examples(name, entry, root=d.root, strict=d.strict, max_chars=d.max_chars,
+                         report=report)
+    if len(rows) < config.batch_size:
+      logging.warning('dataset %s has %d examples < batch_size %d: batches repeat examples',
+                      name, len(rows), config.batch_size)
+    streams.append(process_batches(example_stream(rows, dataset_seed(config.seed, name)),
+                                   config.batch_size, process_index, process_count))
+    prompts.append(DatasetPrompts(entry.task, entry.query_template, entry.doc_template))
+
+  rates = np.array([e.rate for e in entries.values()], np.float64)
+  schedule = MixtureSchedule(rates, config.seed)
+  query_encoder, doc_encoder = encoders_from_config(d, family or config.model.family, tokenizer)
+  negatives = 0 if config.get('stage', 'finetune') == 'prefinetune' else d.num_negatives
+  collate = Collator(query_encoder, doc_encoder, negatives, config.seed, d.task_dropout)
+  make_batch = _ProcessBatch(collate, prompts, process_index * local)
+  batches = task_homogeneous_batches(streams, schedule).map_with_index(make_batch)
+  dataset = batches.to_iter_dataset(grain.ReadOptions(
+      num_threads=d.read_threads, prefetch_buffer_size=d.prefetch_batches))
+  if agree_lengths is None and process_count > 1:
+    agree_lengths = _allgather_max
+  logging.info('data: %s, rates %s, %d rows per process', list(entries), rates / rates.sum(),
+               local)
+  return TrainingData(list(entries), rates / rates.sum(), schedule, report, dataset,
+                      process_index, process_count, local, agree_lengths)
+
+
+def train_iterator(config: ml_collections.ConfigDict, tokenizer, family: str | None = None,
+                   process_index: int | None = None, process_count: int | None = None
+                   ) -> TrainingIterator:
+  """The trainer's entry point: `training_data(...).iterator()`."""
+  return training_data(config, tokenizer, family=family, process_index=process_index,
+                       process_count=process_count).iterator()

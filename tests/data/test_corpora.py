@@ -1,0 +1,179 @@
+"""Corpora builders: parsers on hand-made inputs in each source's format, splits that keep
+dev units out of training, and a capped real build whose files pass strict loading."""
+
+import glob
+import gzip
+import json
+import os
+import struct
+
+
+from gemini_embed.data import build_corpora, sources
+from gemini_embed.data.corpora import freedict, gettext_catalogs, man_pages, python_stdlib, wordnet
+from gemini_embed.data.corpora.output import CorpusOutput, is_dev
+from gemini_embed.data.corpora.training_sets import TRAINING_SETS
+from gemini_embed.data.spec import dataset_entry
+
+DOG = ('02084071 05 n 03 dog 0 domestic_dog 0 Canis_familiaris 0 002 @ 02083346 n 0000 '
+       '@ 01317541 n 0000 | a member of the genus Canis; "the dog barked all night"  ')
+
+
+def _read(path):
+  with open(path, encoding='utf-8') as f:
+    return [json.loads(line) for line in f]
+
+
+def test_wordnet_line_parses_lemmas_gloss_examples_and_hypernyms():
+  s = wordnet.parse_line(DOG, 'n')
+  assert s.key == 'n02084071' and wordnet.LEXNAMES[s.lexname][0] == 'noun.animal'
+  assert s.lemmas == ['dog', 'domestic dog', 'Canis familiaris']
+  assert s.definition == 'a member of the genus Canis'
+  assert s.examples == ['the dog barked all night'] and s.hypernyms == ['n02083346', 'n01317541']
+  assert wordnet.parse_line('  1 This software and database', 'n') is None
+
+
+def _mini_wordnet(folder, n=120):
+  lines = ['  1 license header\n', '00000001 03 n 01 entity 0 000 | that which exists\n']
+  for h in range(4):
+    lines.append(f'0000010{h} 05 n 01 group_{h} 0 001 @ 00000001 n 0000 | group {h} things\n')
+  for i in range(n):
+    lines.append(f'{1000 + i:08d} {5 + i % 3:02d} n 02 word_{i} 0 alias_{i} 0 001 '
+                 f'@ 0000010{i % 4} n 0000 | definition number {i}; "example {i}"\n')
+  os.makedirs(folder)
+  for name in wordnet.POS_FILES:
+    with open(os.path.join(folder, f'data.{name}'), 'w') as f:
+      f.writelines(lines if name == 'noun' else [])
+
+
+def test_wordnet_build_keeps_dev_synsets_out_of_training(tmp_path):
+  _mini_wordnet(tmp_path / 'wn')
+  out = CorpusOutput(str(tmp_path / 'out'))
+  wordnet.build(out, dev_percent=30, max_rows=0, max_dev=20, folder=str(tmp_path / 'wn'))
+  keys = (['n00000001'] + [f'n0000010{h}' for h in range(4)] +
+          [f'n{1000 + i:08d}' for i in range(120)])
+  dev_keys = {k for k in keys if is_dev(k, 30)}
+  assert 10 < len(dev_keys) < 70
+  dev_words = {f'word {int(k[1:]) - 1000}' for k in dev_keys if int(k[1:]) >= 1000}
+  train = _read(tmp_path / 'out/train/wordnet_reverse_dictionary.jsonl')
+  train_texts = {r['positive'].split(',')[0] for r in train} | \
+      {r.get('negative', ',').split(',')[0] for r in train}
+  assert train_texts and not train_texts & dev_words
+  queries = _read(tmp_path / 'out/dev/retrieval/wordnet_reverse_dictionary/queries.jsonl')
+  assert {q['_id'] for q in queries} <= dev_keys
+  category = _read(tmp_path / 'out/train/wordnet_category.jsonl')
+  assert {r['positive'] for r in category} <= {d for _, d in wordnet.LEXNAMES.values()}
+  assert all(r['negative'] != r['positive'] for r in category)
+  synonyms = _read(tmp_path / 'out/train/wordnet_synonyms.jsonl')
+  assert all({r['query'], r['positive']} == {f'word {r["query"].split()[1]}',
+                                             f'alias {r["query"].split()[1]}'} for r in synonyms)
+
+
+def _write_mo(path, messages):
+  """A GNU .mo file (the documented layout: header, two offset tables, strings)."""
+  messages = dict(sorted({'': 'Content-Type: text/plain; charset=UTF-8\n', **messages}.items()))
+  ids = [k.encode() for k in messages]
+  strs = [v.encode() for v in messages.values()]
+  start = 28 + 16 * len(ids)
+  table, data = [], b''
+  for s in ids + strs:
+    table.append((len(s), start + len(data)))
+    data += s + b'\0'
+  header = struct.pack('<7I', 0x950412de, 0, len(ids), 28, 28 + 8 * len(ids), 0, 0)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'wb') as f:
+    f.write(header + b''.join(struct.pack('<2I', *t) for t in table) + data)
+
+
+def test_gettext_pairs_split_by_domain(tmp_path):
+  domains = [f'app{i}' for i in range(12)]
+  for d in domains + ['iso_3166']:
+    for lang in ('de', 'fr'):
+      _write_mo(str(tmp_path / f'locale/{lang}/LC_MESSAGES/{d}.mo'),
+                {f'Open the {d} file number {k}': f'{lang} {d} {k}' for k in range(6)} |
+                {'%s%s%s': 'x', 'OK': 'Gut', 'menu\x04Save the file now': f'{lang} save'})
+  pairs = gettext_catalogs.read_catalog(str(tmp_path / 'locale/de/LC_MESSAGES/app1.mo'))
+  assert ('Save the file now', 'de save') in pairs and len(pairs) == 7
+  out = CorpusOutput(str(tmp_path / 'out'))
+  gettext_catalogs.build(out, dev_percent=30, max_rows=0, max_dev=50,
+                         folder=str(tmp_path / 'locale'))
+  dev = {d for d in domains if is_dev(d, 30)}
+  assert dev and dev != set(domains)
+  train = _read(tmp_path / 'out/train/gettext_bitext.jsonl')
+  train_domains = {r['positive'].split()[1] for r in train if not r['positive'].endswith('save')}
+  assert train_domains == set(domains) - dev
+  for lang in ('de', 'fr'):
+    rows = _read(tmp_path / f'out/dev/bitext/gettext_en_{lang}/test.jsonl')
+    assert rows and {r['tgt'].split()[1] for r in rows} <= dev | {'save'}
+
+
+def test_freedict_reads_dictd_files(tmp_path):
+  entries = [('apple', 'apple /ˈæpl/ <n>\n1. pomme <f>\n'), ('Berg', 'Berg /bɛrk/\nmountain\n'),
+             ('cat', 'cat\n   Note: no translation\n')]
+  data, index = b'', []
+  b64 = lambda n: ''.join(freedict._B64[(n >> s) & 63] for s in (18, 12, 6, 0)).lstrip('A') or 'A'
+  for word, entry in entries:
+    raw = entry.encode()
+    index.append(f'{word.lower()}\t{b64(len(data))}\t{b64(len(raw))}\n')
+    data += raw
+  with gzip.open(tmp_path / 'freedict-eng-fra.dict.dz', 'wb') as f:
+    f.write(data)
+  (tmp_path / 'freedict-eng-fra.index').write_text(''.join(index))
+  assert freedict.entries('freedict-eng-fra', str(tmp_path)) == [('apple', 'pomme'),
+                                                                 ('Berg', 'mountain')]
+
+
+def test_stdlib_functions_drop_the_docstring_from_the_code():
+  source = ('def outer(x):\n  """Return x doubled, or more."""\n  # why\n  y = x * 2\n'
+            '  def inner():\n    """Nested helpers are not separate examples."""\n    return 1\n'
+            '  return y\n\nclass K:\n  def m(self):\n    """Short doc."""\n    return 1\n'
+            '  def n(self, a):\n    """Add a to the total of the object."""\n    self.t += a\n'
+            '    return self.t\n')
+  functions = python_stdlib.module_functions('mod', source)
+  assert [f.qualname for f in functions] == ['mod.outer', 'mod.K.n']
+  assert functions[0].code.startswith('def outer(x):\n  # why') and '"""Return' not in \
+      functions[0].code
+  assert functions[1].summary == 'Add a to the total of the object.'
+
+
+def test_man_page_sections():
+  text = ('LS(1)   User Commands   LS(1)\n\nNAME\n       ls - list directory contents\n\n'
+          'DESCRIPTION\n       List information about the FILEs (the current directory by '
+          'default).\n       Sort entries alphabetically if none of the options is given.\n\n'
+          '       -a, --all\n              do not ignore entries starting with .\n')
+  name, paragraphs = man_pages.page_pairs(text)
+  assert name == 'ls - list directory contents'
+  assert paragraphs == ['List information about the FILEs (the current directory by default). '
+                        'Sort entries alphabetically if none of the options is given.']
+
+
+def test_a_capped_real_build_passes_strict_loading(tmp_path):
+  available = ['stdlib', 'man']
+  if os.path.exists(os.path.join(wordnet.WORDNET_DIR, 'data.noun')):
+    available.append('wordnet')
+  if glob.glob('/usr/share/locale/*/LC_MESSAGES/*.mo'):
+    available.append('gettext')
+  if os.path.exists(os.path.join(freedict.DICTD_DIR, 'freedict-eng-fra.index')):
+    available.append('freedict')
+  try:
+    import babel  # noqa: F401
+    available.append('cldr')
+  except ImportError:
+    pass
+  out = build_corpora.build(str(tmp_path), available, max_rows=300, max_dev=40,
+                            max_man_pages=8, gettext_per_catalog=2, install=False)
+  report = sources.InputReport()
+  built = sorted(os.path.basename(p)[:-6] for p in glob.glob(str(tmp_path / 'train/*.jsonl')))
+  assert {'code_docstring', 'stdlib_docs', 'pydoc_topics'} <= set(built) <= set(TRAINING_SETS)
+  for name in built:
+    rows = sources.load_examples(name, dataset_entry(f'train/{name}.jsonl', 't'),
+                                 root=str(tmp_path), strict=True, max_chars=20_000, report=report)
+    assert 0 < len(rows) <= 300
+  folder = tmp_path / 'dev/retrieval/stdlib_code'
+  qrels = (folder / 'qrels.tsv').read_text().splitlines()
+  assert qrels[0] == 'query-id\tcorpus-id\tscore'
+  corpus = {r['_id'] for r in _read(folder / 'corpus.jsonl')}
+  assert {line.split('\t')[1] for line in qrels[1:]} <= corpus
+  dev_packages = {q['_id'].split('.')[0] for q in _read(folder / 'queries.jsonl')}
+  train_packages = {r['query'].split('.')[0] for r in _read(tmp_path / 'train/stdlib_docs.jsonl')}
+  assert dev_packages and not dev_packages & train_packages
+  assert 'train/code_docstring' in out.summary()
