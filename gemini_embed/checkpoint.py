@@ -16,10 +16,12 @@ layout with only `params`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any
 
 import grain
+from absl import logging as absl_logging
 import jax
 import orbax.checkpoint as ocp
 from etils import epath
@@ -27,6 +29,20 @@ from etils import epath
 from gemini_embed.models.model_config import TransformerConfig
 
 CHECKPOINT_DIR = 'checkpoints'
+
+
+class _QuietOrbax(logging.Filter):
+  """Orbax logs every file it renames at INFO; keep its warnings, drop the chatter."""
+
+  def filter(self, record):
+    return record.levelno >= logging.WARNING or '/orbax/' not in record.pathname
+
+
+def quiet_orbax_logs() -> None:
+  """Call from a tool's main: orbax's INFO lines would bury the progress output."""
+  absl_logger = absl_logging.get_absl_logger()
+  if not any(isinstance(f, _QuietOrbax) for f in absl_logger.filters):
+    absl_logger.addFilter(_QuietOrbax())
 
 
 class _IteratorSnapshot:

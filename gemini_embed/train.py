@@ -27,13 +27,6 @@ _MULTIPROCESS = flags.DEFINE_bool('multiprocess', False, 'jax.distributed.initia
                                   'cluster auto-detection (TPU pods, SLURM).')
 
 
-class _QuietOrbax(logging.logging.Filter):
-  """Orbax logs every file it renames at INFO; keep its warnings, drop the chatter."""
-
-  def filter(self, record):
-    return record.levelno >= logging.logging.WARNING or '/orbax/' not in record.pathname
-
-
 class Preemption:
   """SIGTERM sets a flag; the loop saves a checkpoint at the current step and exits."""
 
@@ -77,7 +70,7 @@ def main(argv):
   from gemini_embed.models.tokenizer import load_tokenizer
 
   # ----------------------------------------------------------------- config & mesh
-  logging.get_absl_logger().addFilter(_QuietOrbax())
+  checkpoint.quiet_orbax_logs()
   config, workdir = _CONFIG.value, _WORKDIR.value
   check_config(config, jax.device_count())
   if jax.process_index() == 0:

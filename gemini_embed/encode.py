@@ -1,0 +1,72 @@
+r"""Embed texts with a trained run or a soup:
+
+    python -m gemini_embed.encode --workdir=DIR --input=ROWS.jsonl --output=EMB.npy \
+        [--kind=query|document] [--task=NAME] [--dim=N] [--step=N]
+
+ROWS: one JSON object per line with a "text" field. EMB: float32 [N, dim],
+L2-normalised (the first `dim` coordinates, re-normalised: an MRL prefix), rows
+in input order. Queries get the task prompt of --task; documents the document
+template.
+"""
+
+from __future__ import annotations
+
+import json
+
+from absl import app, flags
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training workdir or soup directory.')
+_INPUT = flags.DEFINE_string('input', None, 'JSONL rows with a "text" field.')
+_OUTPUT = flags.DEFINE_string('output', None, 'Where to write the float32 .npy.')
+_KIND = flags.DEFINE_enum('kind', 'document', ['query', 'document'], 'Which side to encode as.')
+_TASK = flags.DEFINE_string('task', 'retrieval', 'Task string of the query prompt.')
+_DIM = flags.DEFINE_integer('dim', None, 'MRL prefix to keep (default: the full embedding).')
+_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+_BATCH = flags.DEFINE_integer('batch_size', 64, 'Texts per device batch.')
+
+
+def read_texts(path: str) -> list[str]:
+  """The "text" of every row; a bad row is an error naming its line."""
+  texts = []
+  with open(path, encoding='utf-8') as f:
+    for n, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        row = json.loads(line)
+      except json.JSONDecodeError as e:
+        raise ValueError(f'{path}:{n}: not JSON ({e.msg})') from None
+      if not isinstance(row, dict) or not isinstance(row.get('text'), str):
+        raise ValueError(f'{path}:{n}: needs a "text" string field')
+      texts.append(row['text'])
+  return texts
+
+
+def main(argv):
+  del argv
+  from gemini_embed.checkpoint import quiet_orbax_logs
+  quiet_orbax_logs()
+  import numpy as np
+
+  from gemini_embed import sharding
+  from gemini_embed.encoding import TextEncoder, load_run
+
+  texts = read_texts(_INPUT.value)
+  mesh = sharding.make_mesh({'data': -1})
+  rules = sharding.DEFAULT_RULES
+  model, tokenizer, family, data_config, step = load_run(_WORKDIR.value, mesh, rules, _STEP.value)
+  encoder = TextEncoder(model, tokenizer, family, data_config, mesh, rules,
+                        batch_size=_BATCH.value, progress=True)
+  emb = encoder(texts, _KIND.value, _TASK.value)
+  dim = _DIM.value or emb.shape[1]
+  if not 0 < dim <= emb.shape[1]:
+    raise app.UsageError(f'--dim={dim}: the model embeds into {emb.shape[1]} dimensions')
+  emb = emb[:, :dim]
+  emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+  np.save(_OUTPUT.value, emb.astype(np.float32))
+  print(f'{len(texts)} {_KIND.value} texts → {_OUTPUT.value} [{emb.shape[0]}, {dim}] (step {step})')
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['workdir', 'input', 'output'])
+  app.run(main)

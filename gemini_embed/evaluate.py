@@ -1,0 +1,97 @@
+r"""Score runs (and their peers) on an MTEB-style suite:
+
+    python -m gemini_embed.evaluate --workdir=DIR[,NAME=DIR2,...] --suite=SUITE_DIR \
+        [--dims=768,1536,3072] [--output=FILE.json] [--peers=bm25,minilm]
+
+Every workdir (training run or soup) is one model; `--peers` adds BM25 (retrieval
+and reranking only) and all-MiniLM-L6-v2, and `--st_model=DIR` any
+sentence-transformers directory, so each result stands beside its baselines.
+Writes FILE.json plus a markdown table (FILE.md) and plots/score_vs_dim.png beside
+it; with several models, Mean(Task), Mean(Type) and a Borda ranking compare them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from absl import app, flags, logging
+
+_WORKDIR = flags.DEFINE_list('workdir', [], 'Runs to score: DIR or NAME=DIR, comma-separated.')
+_SUITE = flags.DEFINE_string('suite', None, 'Suite directory (design.md layout).')
+_DIMS = flags.DEFINE_list('dims', [], 'MRL dims (default: the runs\' mrl_dims).')
+_OUTPUT = flags.DEFINE_string('output', None, 'Results JSON (default: WORKDIR/eval/results.json).')
+_PEERS = flags.DEFINE_list('peers', ['bm25', 'minilm'], 'Baselines: bm25, minilm (or none).')
+_ST_MODEL = flags.DEFINE_string('st_model', None, 'Another sentence-transformers model dir.')
+_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step of every run (default: latest).')
+_BATCH = flags.DEFINE_integer('batch_size', 64, 'Texts per encode batch.')
+_SAMPLES = flags.DEFINE_integer('samples_per_label', 8, 'Classification: n train examples per label.')
+
+
+def parse_runs(items: list[str]) -> dict[str, str]:
+  runs = {}
+  for item in items:
+    name, eq, path = item.partition('=')
+    if not eq:
+      path, name = item, os.path.basename(os.path.normpath(item))
+    if name in runs:
+      raise app.UsageError(f'--workdir: two runs are named {name!r}; use NAME=DIR')
+    runs[name] = path
+  return runs
+
+
+def run_encoders(runs: dict[str, str], step: int | None, batch_size: int) -> tuple[dict, list[int]]:
+  from gemini_embed import checkpoint, sharding
+  from gemini_embed.encoding import TextEncoder, load_run
+  mesh = sharding.make_mesh({'data': -1})
+  encoders, dims = {}, set()
+  for name, path in runs.items():
+    model, tok, family, data_config, at = load_run(path, mesh, sharding.DEFAULT_RULES, step)
+    logging.info('%s: %s at step %d', name, path, at)
+    encoders[name] = TextEncoder(model, tok, family, data_config, mesh, sharding.DEFAULT_RULES,
+                                 batch_size=batch_size, progress=True)
+    dims.update(checkpoint.read_model_info(path)[2])
+  return encoders, sorted(dims)
+
+
+def peer_systems(peers: list[str], st_model: str | None) -> dict:
+  from gemini_embed import eval as ev
+  systems = {}
+  for peer in peers:
+    if peer == 'bm25':
+      systems['BM25'] = ev.Bm25Okapi()
+    elif peer == 'minilm':
+      systems['all-MiniLM-L6-v2'] = ev.sentence_transformer_encoder(ev.minilm_model_dir())
+    elif peer != 'none':
+      raise app.UsageError(f'--peers: unknown peer {peer!r}; use bm25, minilm or none')
+  if st_model:
+    systems[os.path.basename(os.path.normpath(st_model))] = ev.sentence_transformer_encoder(st_model)
+  return systems
+
+
+def main(argv):
+  del argv
+  from gemini_embed.checkpoint import quiet_orbax_logs
+  quiet_orbax_logs()
+  from gemini_embed import eval as ev
+  runs = parse_runs(_WORKDIR.value)
+  if not runs and not _PEERS.value and not _ST_MODEL.value:
+    raise app.UsageError('nothing to evaluate: give --workdir and/or --peers')
+  systems, run_dims = run_encoders(runs, _STEP.value, _BATCH.value)
+  systems.update(peer_systems([p for p in _PEERS.value if p], _ST_MODEL.value))
+  dims = [int(d) for d in _DIMS.value] or run_dims or None
+  results = ev.evaluate_suite(_SUITE.value, systems, dims, samples_per_label=_SAMPLES.value)
+  output = _OUTPUT.value or os.path.join(next(iter(runs.values()), '.'), 'eval', 'results.json')
+  out_dir = os.path.dirname(os.path.abspath(output))
+  paths = ev.write_results(results, out_dir)
+  stem = os.path.splitext(output)[0]
+  if os.path.abspath(output) != str(paths['json']):
+    shutil.move(paths['json'], output)
+    shutil.move(paths['markdown'], stem + '.md')
+  print(open(stem + '.md' if os.path.exists(stem + '.md') else paths['markdown']).read())
+  print(f'wrote {output}')
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['suite'])
+  app.run(main)

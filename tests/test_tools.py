@@ -1,0 +1,137 @@
+"""encode / evaluate / soup through their command lines, on a real tiny two-stage run
+(pre-finetune → fine-tune); soups checked against NumPy float64 averages."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from tests.eval.synthetic_suite import write_suite
+from tests.train_fixtures import (ROOT, final_params, load_config, train_command, train_env,
+                                  write_training_data)
+
+
+def _tool(name, *args, check=True):
+  out = subprocess.run([sys.executable, '-m', f'gemini_embed.{name}', *args], env=train_env(8),
+                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+  if check and out.returncode:
+    raise AssertionError(f'{name} failed:\n{out.stderr[-3000:]}')
+  return out
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+  """A tiny pre-finetune run (checkpoints at steps 2 and 4) and a fine-tune from it."""
+  base = tmp_path_factory.mktemp('runs')
+  data = str(base / 'data')
+  write_training_data(data, load_config('prefinetune'))
+  write_training_data(data, load_config('finetune'))
+  pre, ft = str(base / 'prefinetune'), str(base / 'finetune')
+  for cmd in (train_command(pre, data),
+              train_command(ft, data, config='finetune', arg=f'tiny,init_from={pre}')):
+    out = subprocess.run(cmd, env=train_env(8), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+  suite = base / 'suite'
+  write_suite(suite)
+  return dict(pre=pre, ft=ft, suite=str(suite), base=base)
+
+
+def test_encode_keeps_input_order_normalises_and_truncates(runs, tmp_path):
+  texts = ['the amber lantern', 'a copper kettle in the attic', 'x', 'granite bench ' * 20]
+  fwd, rev = tmp_path / 'fwd.jsonl', tmp_path / 'rev.jsonl'
+  fwd.write_text(''.join(json.dumps({'text': t}) + '\n' for t in texts))
+  rev.write_text(''.join(json.dumps({'text': t}) + '\n' for t in texts[::-1]))
+  for rows, out in ((fwd, 'a.npy'), (rev, 'b.npy')):
+    _tool('encode', f'--workdir={runs["ft"]}', f'--input={rows}', f'--output={tmp_path / out}',
+          '--kind=query', '--task=retrieval', '--dim=32')
+  a, b = np.load(tmp_path / 'a.npy'), np.load(tmp_path / 'b.npy')
+  assert a.shape == (4, 32) and a.dtype == np.float32
+  np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-6)
+  np.testing.assert_allclose(a, b[::-1], atol=1e-5)
+  assert np.linalg.matrix_rank(a, tol=1e-3) > 1  # different texts, different rows
+
+
+def test_encode_names_the_bad_line(runs, tmp_path):
+  rows = tmp_path / 'bad.jsonl'
+  rows.write_text('{"text": "fine"}\n{"txt": "no text field"}\n')
+  out = _tool('encode', f'--workdir={runs["ft"]}', f'--input={rows}',
+              f'--output={tmp_path / "x.npy"}', check=False)
+  assert out.returncode != 0 and 'bad.jsonl:2' in out.stderr
+
+
+def test_evaluate_writes_json_markdown_and_plot_beside_bm25(runs, tmp_path):
+  output = tmp_path / 'eval' / 'results.json'
+  _tool('evaluate', f'--workdir=pre={runs["pre"]},ft={runs["ft"]}', f'--suite={runs["suite"]}',
+        f'--output={output}', '--peers=bm25')
+  results = json.loads(output.read_text())
+  systems = set(results['systems'])
+  assert {'pre@32', 'pre@96', 'ft@64', 'BM25'} <= systems
+  header = (tmp_path / 'eval' / 'results.md').read_text().split('| task |')[1].splitlines()[0]
+  assert 'ft@96' in header and 'BM25' in header
+  assert (tmp_path / 'eval' / 'plots' / 'score_vs_dim.png').stat().st_size > 1000
+  assert results['aggregates']['ft@96']['borda_rank'] >= 1
+
+
+def test_uniform_soup_is_the_arithmetic_mean(runs, tmp_path):
+  soup = str(tmp_path / 'soup')
+  _tool('soup', f'--inputs={runs["pre"]}:2,{runs["pre"]}:4,{runs["ft"]}', f'--output={soup}')
+  parts = [final_params(runs['pre'])[0], final_params(runs['ft'])[0]]
+  step2 = _params_at(runs['pre'], 2)
+  got, _ = final_params(soup)
+  for a, b, c, s in zip(*(jax.tree.leaves(t) for t in (step2, *parts, got))):
+    want = (a.astype(np.float64) + b.astype(np.float64) + c.astype(np.float64)) / 3
+    np.testing.assert_allclose(s, want, rtol=1e-6, atol=1e-7)
+  assert not np.allclose(jax.tree.leaves(got)[0], jax.tree.leaves(parts[1])[0])
+
+
+def test_weighted_soup(runs, tmp_path):
+  soup = str(tmp_path / 'soup')
+  _tool('soup', f'--inputs={runs["pre"]},{runs["ft"]}', '--method=weighted',
+        '--weights=3,1', f'--output={soup}')
+  a, b = final_params(runs['pre'])[0], final_params(runs['ft'])[0]
+  for x, y, s in zip(*(jax.tree.leaves(t) for t in (a, b, final_params(soup)[0]))):
+    np.testing.assert_allclose(s, 0.75 * x.astype(np.float64) + 0.25 * y, rtol=1e-6, atol=1e-7)
+
+
+def test_greedy_soup_never_ends_below_its_best_ingredient(runs, tmp_path):
+  soup = str(tmp_path / 'greedy')
+  _tool('soup', f'--inputs={runs["pre"]}:2,{runs["pre"]}:4,{runs["ft"]}', '--method=greedy',
+        f'--suite={runs["suite"]}', f'--output={soup}')
+  record = json.loads(open(os.path.join(soup, 'soup.json')).read())
+  best_alone = max(e['alone'] for e in record['greedy'])
+  out = tmp_path / 'eval.json'
+  _tool('evaluate', f'--workdir=soup={soup}', f'--suite={runs["suite"]}', f'--output={out}',
+        '--peers=none', '--dims=96')
+  final = json.loads(out.read_text())['aggregates']['soup@96']['mean_task']
+  assert final >= best_alone - 1e-9
+
+
+def test_soup_refuses_mismatched_trees(runs, tmp_path):
+  from gemini_embed.soup import read_params, write_soup
+  params, _ = read_params(runs['ft'])
+  params['projection'] = params['projection'][:, :64]
+  other = str(tmp_path / 'narrow')
+  write_soup(other, params, runs['ft'], {})
+  info = json.loads(open(os.path.join(other, 'model.json')).read())
+  info.update(embed_dim=64, mrl_dims=[32, 64])
+  open(os.path.join(other, 'model.json'), 'w').write(json.dumps(info))
+  out = _tool('soup', f'--inputs={runs["ft"]},{other}', f'--output={tmp_path / "s"}', check=False)
+  assert out.returncode != 0
+  assert "'projection'" in out.stderr and '(64, 96)' in out.stderr and '(64, 64)' in out.stderr
+
+
+def _params_at(workdir, step):
+  from flax import nnx
+
+  from gemini_embed.checkpoint import read_model_info, restore_params
+  from gemini_embed.models.embedder import Embedder
+  cfg, embed_dim, _ = read_model_info(workdir)
+  abstract = nnx.state(nnx.eval_shape(lambda: Embedder(cfg, embed_dim, nnx.Rngs(0))))
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  targets = jax.tree.map(lambda v: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=device),
+                         nnx.to_pure_dict(abstract))
+  return jax.tree.map(np.asarray, restore_params(workdir, targets, step)[0])
