@@ -1,61 +1,126 @@
-"""`make demo`: the end-to-end path that exists so far.
+r"""The main job on its embedded default (`make demo`): the paper's recipe, end to end,
+from a real offline LLM on real local corpora, on a laptop CPU.
 
-Builds the embedder from a config on a device mesh (sharded init, or import
-from `init_from`), embeds a batch of token ids, and prints the parameter
-shardings and the MRL prefix embeddings' shapes.
+    corpora ─▶ SmolLM2-135M (GGUF) ─▶ init export ─▶ pre-finetune ─▶ fine-tune a, b
+            ─▶ soup(a, b) ─▶ evaluate all of them beside BM25 and all-MiniLM-L6-v2
+
+Every stage is one of the project's own commands (printed before it runs), so a
+researcher can rerun or vary any of them. Rerunning the demo resumes: finished
+stages are skipped, an interrupted training run continues from its checkpoint.
+Outputs (design.md): WORKDIR/{init,prefinetune,finetune-a,finetune-b,soup}/,
+WORKDIR/results.{md,json}, WORKDIR/plots/{score_vs_dim,loss_curves}.png.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import time
 
 from absl import app, flags
-from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', 'configs/prefinetune.py:tiny', 'Experiment config (configs/NAME.py[:ARGS]).')
-_WORKDIR = flags.DEFINE_string('workdir', 'runs/demo', 'Where outputs go.')
+_WORKDIR = flags.DEFINE_string('workdir', 'runs/demo', 'Where everything goes.')
+_QUICK = flags.DEFINE_bool('quick', False, 'Smoke-test size (minutes): the CI path.')
+_LLM = flags.DEFINE_enum('llm', 'smollm2', ['smollm2', 'gemma3-270m'], 'Offline LLM to start from.')
+_CORPORA = flags.DEFINE_string('corpora', None, 'Corpora directory (default: WORKDIR/corpora).')
+_PEERS = flags.DEFINE_list('peers', ['bm25', 'minilm'], 'Baselines in the results table.')
+
+RUNS = ('init', 'prefinetune', 'finetune-a', 'finetune-b', 'soup')
+
+
+def stage(title: str, cmd: list[str]) -> None:
+  print(f'\n=== {title}\n$ {" ".join(cmd)}', flush=True)
+  start = time.time()
+  subprocess.run(cmd, check=True)
+  print(f'=== {title}: {time.time() - start:.0f} s', flush=True)
+
+
+def module(name: str, *args: str) -> list[str]:
+  return [sys.executable, '-m', f'gemini_embed.{name}', *args]
+
+
+def done(workdir: str) -> bool:
+  return os.path.exists(os.path.join(workdir, 'checkpoints')) and any(
+      os.path.exists(os.path.join(workdir, 'checkpoints', s, 'commit_success.txt'))
+      for s in os.listdir(os.path.join(workdir, 'checkpoints')))
+
+
+def train(workdir: str, arg: str) -> list[str]:
+  return module('train', f'--config=configs/demo.py:{arg}', f'--workdir={workdir}')
 
 
 def main(argv):
   del argv
-  import jax
-  import jax.numpy as jnp
-  import numpy as np
-  from flax import nnx
+  out, quick = _WORKDIR.value, _QUICK.value
+  corpora = _CORPORA.value or os.path.join(out, 'corpora')
+  path = {r: os.path.join(out, r) for r in RUNS}
+  common = f'corpora={corpora},llm={_LLM.value}' + (',quick' if quick else '')
+  t0 = time.time()
 
-  from gemini_embed import sharding
-  from gemini_embed.configlib import check_config
-  from gemini_embed.models.embedder import Embedder, l2_normalize
-  from gemini_embed.models.hf_import import load_hf_embedder
-  from gemini_embed.models.model_config import TransformerConfig
+  if not os.path.exists(os.path.join(corpora, 'dev')):
+    caps = ['--max_dev=60', '--max_rows=2000', '--max_man_pages=60'] if quick else \
+        ['--max_dev=100', '--max_rows=8000', '--max_man_pages=150']
+    stage('real corpora (training sets + dev suite)',
+          module('data.build_corpora', f'--out={corpora}', *caps))
+  stage(f'offline LLM: {_LLM.value}', module('models.fetch_offline', _LLM.value))
+  if not done(path['init']):  # the untrained starting point, for the table's first column
+    stage('export the untrained init (mean-pooled LLM + random projection)',
+          train(path['init'], f'{common},steps=0') + ['--config.total_steps=0'])
+  stage('pre-finetuning on (title, passage) pairs', train(path['prefinetune'], common))
+  for name, seed in (('finetune-a', 1), ('finetune-b', 2)):
+    stage(f'fine-tuning {name} (seed {seed}, task-homogeneous batches)',
+          train(path[name], f'{common},stage=finetune,seed={seed},'
+                f'init_from={path["prefinetune"]}'))
+  if not done(path['soup']):
+    stage('model soup of the fine-tuned runs',
+          module('soup', f'--inputs={path["finetune-a"]},{path["finetune-b"]}',
+                 f'--output={path["soup"]}'))
+  results = os.path.join(out, 'results.json')
+  stage('evaluate on the dev suite, beside the peers',
+        module('evaluate', '--workdir=' + ','.join(f'{r}={path[r]}' for r in RUNS),
+               f'--suite={os.path.join(corpora, "dev")}', f'--output={results}',
+               '--peers=' + (','.join(_PEERS.value) or 'none')))
+  plot_loss_curves({r: path[r] for r in RUNS[1:4]}, os.path.join(out, 'plots', 'loss_curves.png'))
+  print(summary(results))
+  print(f'\ndemo finished in {(time.time() - t0) / 60:.1f} min; outputs in {out}/')
 
-  config = check_config(_CONFIG.value, jax.device_count())
-  os.makedirs(_WORKDIR.value, exist_ok=True)
-  mesh = sharding.make_mesh(config.mesh)
-  print(f'mesh {dict(mesh.shape)} over {jax.device_count()} {jax.devices()[0].platform} devices')
-  if config.init_from:
-    model, cfg = load_hf_embedder(config.init_from, config.embed_dim, mesh, config.sharding_rules,
-                                  seed=config.seed)
-  else:
-    cfg = TransformerConfig.from_config(config.model)
-    model = sharding.sharded_init(lambda: Embedder(cfg, config.embed_dim, nnx.Rngs(config.seed)),
-                                  mesh, config.sharding_rules)
-  print(sharding.describe(nnx.state(model)))
 
-  rng = np.random.default_rng(config.seed)
-  batch, seq = config.batch_size, 16
-  tokens = rng.integers(1, cfg.vocab_size, (batch, seq)).astype(np.int32)
-  valid = np.arange(seq)[None, :] < rng.integers(4, seq + 1, (batch, 1))
-  in_sharding = sharding.batch_sharding(mesh, config.sharding_rules, 2)
-  tokens, valid = jax.device_put((tokens, valid), in_sharding)
-  emb = nnx.jit(lambda m, t, v: m(t, v))(model, tokens, valid)
-  for d in config.mrl_dims:
-    e = l2_normalize(emb[:, :d])
-    print(f'MRL prefix {d:5d}: embeddings {tuple(e.shape)}, '
-          f'mean cosine to first row {float(jnp.mean(e @ e[0])):.3f}')
-  np.save(os.path.join(_WORKDIR.value, 'demo_embeddings.npy'), np.asarray(emb))
-  print(f'wrote {_WORKDIR.value}/demo_embeddings.npy')
+def plot_loss_curves(runs: dict[str, str], png: str) -> None:
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  os.makedirs(os.path.dirname(png), exist_ok=True)
+  fig, ax = plt.subplots(figsize=(7, 4))
+  pre_last = 0
+  for name, workdir in runs.items():
+    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+      rows = {r['step']: r['loss'] for r in map(json.loads, f)}  # a resumed run: last wins
+    steps = sorted(rows)
+    shift = 0 if name == 'prefinetune' else pre_last
+    ax.plot([s + shift for s in steps], [rows[s] for s in steps], label=name)
+    if name == 'prefinetune':
+      pre_last = steps[-1]
+  ax.set_xlabel('step (fine-tuning continues after pre-finetuning)')
+  ax.set_ylabel('MRL NCE loss (sum over prefixes)')
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(png, dpi=120)
+  plt.close(fig)
+
+
+def summary(results_json: str) -> str:
+  """Mean(Task) / Mean(Type) per system, the paper's ablation order spelled out."""
+  with open(results_json) as f:
+    res = json.load(f)
+  agg = res['aggregates']
+  lines = ['', 'system                 Mean(Task)  Mean(Type)  Borda rank']
+  pct = lambda v: '         –' if v is None or v != v else f'{100 * v:10.2f}'
+  for label, a in agg.items():
+    lines.append(f'{label:22s} {pct(a["mean_task"])} {pct(a["mean_type"]):>11s} '
+                 f'{a["borda_rank"]:11.0f}')
+  return '\n'.join(lines)
 
 
 if __name__ == '__main__':

@@ -98,6 +98,8 @@ def _is_var(x) -> bool:
 def state_shardings(abstract_state, mesh: Mesh, rules) -> Any:
   """NamedShardings for an (abstract) nnx.State, from each Variable's logical names."""
   def one(var):
+    if not hasattr(var.get_value(), 'shape'):  # e.g. optax.MaskedNode of a frozen group
+      return var
     names = var.get_metadata().get('out_sharding') or (None,) * len(var.shape)
     return var.replace(NamedSharding(mesh, logical_to_spec(names, var.shape, mesh, rules)))
   return jax.tree.map(one, abstract_state, is_leaf=_is_var)

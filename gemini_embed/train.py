@@ -150,6 +150,8 @@ def main(argv):
   shapes_seen, last = set(), None
   t_last, ex_since, tok_since, steps_since = time.time(), 0, 0, 0
   try:
+    if config.total_steps == 0 and resume_step is None:  # an export of the initial model
+      ckpt.save(0, *_split(nnx, state), data_iter, force=True)
     while step < config.total_steps:
       local = next(data_iter)
       shapes_seen.add(tuple(jax.tree.leaves(jax.tree.map(np.shape, local))))

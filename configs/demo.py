@@ -1,0 +1,68 @@
+"""The CPU demo (`make demo`): the paper's recipe from a real offline LLM on real local
+corpora, sized to finish on a 2-core laptop. `gemini_embed/demo.py` runs its stages.
+
+    python -m gemini_embed.train --config=configs/demo.py:stage=prefinetune --workdir=DIR/prefinetune
+    python -m gemini_embed.train --config=configs/demo.py:stage=finetune,seed=1,init_from=DIR/prefinetune \\
+        --workdir=DIR/finetune-a
+
+Arguments: stage (prefinetune | finetune), seed, mixture (finetune: task | language |
+code), init_from (finetune: the pre-finetuning workdir), corpora (the build_corpora
+output), llm (smollm2 | gemma3-270m), layers (keep the first N layers of the LLM),
+steps (0 = the default for the stage), quick (smoke-test size), hard_negatives
+(finetune: 1 or 0), duplicate_mask (the loss's mask, for ablations).
+
+Why these sizes: SmolLM2-135M's first 4 of 30 layers (the full model's forward is
+≈ 0.75 s per 8×128 tokens on 2 cores); the token table is frozen (49k × 576: it
+would dominate the optimiser's memory and time for no gain at this step count).
+"""
+
+from gemini_embed.configlib import base_config, parse_arg
+from gemini_embed.data.corpora.training_sets import (FINETUNE_MIXTURES, PREFINETUNE_RATES,
+                                                     corpus_entries)
+from gemini_embed.models.fetch_offline import use_offline_model
+
+
+def get_config(arg=None):
+  arg = parse_arg(arg, config_file='configs/demo.py', stage='prefinetune', seed=0, mixture='task',
+                  init_from='', corpora='runs/corpora', llm='smollm2', layers=4, steps=0,
+                  quick=False, hard_negatives=1, duplicate_mask=True)
+  config = base_config('tiny')
+  use_offline_model(config, arg.llm)
+  config.truncate_layers = arg.layers
+  config.stage = arg.stage
+  config.seed = arg.seed
+  config.embed_dim = 768
+  config.mrl_dims = (128, 256, 768)
+  config.loss.temperature = 0.05
+  config.loss.mask_duplicates = arg.duplicate_mask
+  config.optim.frozen = ('backbone/embedding',)
+  config.optim.lr_mults = (('projection', 10.0),)
+  config.optim.warmup_steps = 10
+  config.optim.weight_decay = 0.01
+  config.data.root = arg.corpora
+  config.data.query_max_len = 32
+  config.data.doc_max_len = 64
+  config.data.num_buckets = 2
+  config.checkpoint.every = 50
+  config.log_every = 5
+  if arg.stage == 'prefinetune':
+    config.data.datasets = corpus_entries(PREFINETUNE_RATES)
+    config.data.num_negatives = 0
+    config.batch_size = 64
+    config.total_steps = arg.steps or 60
+    config.optim.learning_rate = 1e-4
+  else:
+    config.init_from = arg.init_from
+    config.data.datasets = corpus_entries(FINETUNE_MIXTURES[arg.mixture])
+    config.data.num_negatives = arg.hard_negatives
+    config.batch_size = 32
+    config.total_steps = arg.steps or 40
+    config.optim.learning_rate = 5e-5
+  if arg.quick:
+    config.truncate_layers = 2
+    config.total_steps = arg.steps or 6
+    config.batch_size = 16
+    config.optim.warmup_steps = 2
+    config.checkpoint.every = 3
+    config.log_every = 1
+  return config
