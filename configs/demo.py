@@ -25,7 +25,7 @@ from gemini_embed.models.fetch_offline import use_offline_model
 def get_config(arg=None):
   arg = parse_arg(arg, config_file='configs/demo.py', stage='prefinetune', seed=0, mixture='task',
                   init_from='', corpora='runs/corpora', llm='smollm2', layers=4, steps=0,
-                  quick=False, hard_negatives=1, duplicate_mask=True)
+                  quick=False, tiny=False, hard_negatives=1, duplicate_mask=True)
   config = base_config('tiny')
   use_offline_model(config, arg.llm)
   config.truncate_layers = arg.layers
@@ -58,7 +58,7 @@ def get_config(arg=None):
     config.batch_size = 32
     config.total_steps = arg.steps or 40
     config.optim.learning_rate = 5e-5
-  if arg.quick:
+  if arg.quick or arg.tiny:  # `tiny` as in every config: the same smoke-test size
     config.truncate_layers = 2
     config.total_steps = arg.steps or 6
     config.batch_size = 16

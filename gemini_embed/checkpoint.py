@@ -72,7 +72,7 @@ class Checkpointer:
 
   def __init__(self, workdir: str, *, keep: int = 3, keep_every: int | None = None,
                async_save: bool = True, read_only: bool = False):
-    self.directory = epath.Path(workdir) / CHECKPOINT_DIR
+    self.directory = epath.Path(os.path.abspath(workdir)) / CHECKPOINT_DIR
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, keep_period=keep_every, create=not read_only, read_only=read_only,
         enable_async_checkpointing=async_save)
@@ -114,7 +114,7 @@ class Checkpointer:
 def save_params_only(directory: str, params, step: int = 0) -> None:
   """A params-only checkpoint (soups, exports) in the workdir layout."""
   manager = ocp.CheckpointManager(
-      epath.Path(directory) / CHECKPOINT_DIR,
+      epath.Path(os.path.abspath(directory)) / CHECKPOINT_DIR,
       item_handlers={'params': ocp.StandardCheckpointHandler()})
   manager.save(step, args=ocp.args.Composite(params=ocp.args.StandardSave(params)), force=True)
   manager.wait_until_finished()
@@ -123,7 +123,7 @@ def save_params_only(directory: str, params, step: int = 0) -> None:
 
 def restore_params(directory: str, abstract_params, step: int | None = None):
   """Params of `step` (default: latest) from a training workdir or a soup directory."""
-  path = epath.Path(directory) / CHECKPOINT_DIR
+  path = epath.Path(os.path.abspath(directory)) / CHECKPOINT_DIR
   if not path.exists():
     raise FileNotFoundError(f'{directory}: no {CHECKPOINT_DIR}/ directory; is it a training '
                             'workdir or a soup output?')

@@ -58,6 +58,16 @@ def main(argv):
   path = {r: os.path.join(out, r) for r in RUNS}
   common = f'corpora={corpora},llm={_LLM.value}' + (',quick' if quick else '')
   t0 = time.time()
+  os.makedirs(out, exist_ok=True)
+  mode, mode_file = dict(quick=quick, llm=_LLM.value), os.path.join(out, 'demo.json')
+  if os.path.exists(mode_file):
+    with open(mode_file) as f:
+      before = json.load(f)
+    if before != mode:
+      raise app.UsageError(f'{out} holds a demo run with {before}; this one is {mode}: '
+                           'use another --workdir (make demo WORKDIR=DIR)')
+  with open(mode_file, 'w') as f:
+    json.dump(mode, f)
 
   if not os.path.exists(os.path.join(corpora, 'dev')):
     caps = ['--max_dev=60', '--max_rows=2000', '--max_man_pages=60'] if quick else \

@@ -56,11 +56,10 @@ def main(argv):
   elif _MULTIPROCESS.value:
     jax.distributed.initialize()
 
-  import jax.numpy as jnp
   import numpy as np
   from flax import nnx
 
-  from gemini_embed import checkpoint, flops, losses, optim, sharding
+  from gemini_embed import checkpoint, flops, optim, sharding
   from gemini_embed import train_state as ts_lib
   from gemini_embed.configlib import check_config
   from gemini_embed.data import pipeline
@@ -123,22 +122,7 @@ def main(argv):
   step = int(resume_step or 0)
 
   # ----------------------------------------------------------------- the step
-  schedule = optim.learning_rate_schedule(config.optim, config.total_steps)
-  traces = []
-
-  def train_step(state, batch):
-    traces.append(jax.tree.map(jnp.shape, batch))  # runs once per compilation
-    ts = nnx.merge(graphdef, state)
-    loss, metrics, grads = losses.loss_and_grads(
-        ts.model, batch, mrl_dims=tuple(config.mrl_dims), loss_config=config.loss,
-        grad_cache_chunk=config.grad_cache_chunk)
-    ts.optimizer.update(ts.model, grads)
-    metrics = dict(metrics, loss=loss, grad_norm=optim.optax.global_norm(grads),
-                   lr=schedule(ts.optimizer.step[...] - 1))
-    return nnx.state(ts), metrics
-
-  jit_step = jax.jit(train_step, in_shardings=(shardings, None),
-                     out_shardings=(shardings, None), donate_argnums=0)
+  jit_step, traces = ts_lib.jitted_train_step(graphdef, shardings, config)
 
   def global_batch(local):
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(

@@ -1,0 +1,39 @@
+"""`make demo-quick`'s pipeline end to end (real SmolLM2, real corpora, smoke-test size):
+the layout other scripts depend on, and a results table holding every system."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.train_fixtures import ROOT, train_env
+
+pytestmark = pytest.mark.slow
+
+SYSTEMS = ('init', 'prefinetune', 'finetune-a', 'finetune-b', 'soup')
+
+
+def test_demo_quick_writes_the_documented_layout(tmp_path):
+  workdir = tmp_path / 'demo'
+  out = subprocess.run([sys.executable, '-m', 'gemini_embed.demo', '--quick',
+                        f'--workdir={workdir}', '--peers=bm25,minilm'],
+                       env=train_env(1), capture_output=True, text=True, timeout=1200, cwd=ROOT)
+  assert out.returncode == 0, out.stderr[-4000:]
+  for name in SYSTEMS:
+    assert os.path.exists(workdir / name / 'model.json'), name
+    assert os.path.isdir(workdir / name / 'checkpoints'), name
+  for f in ('results.md', 'results.json', 'plots/score_vs_dim.png', 'plots/loss_curves.png'):
+    assert (workdir / f).stat().st_size > 0, f
+  results = json.loads((workdir / 'results.json').read_text())
+  models = {s['model'] for s in results['systems'].values()}
+  assert set(SYSTEMS) | {'BM25', 'all-MiniLM-L6-v2'} <= models
+  assert 'Mean(Task)' in out.stdout and 'demo finished' in out.stdout
+
+  # Rerunning resumes: nothing is retrained, the table is rebuilt.
+  again = subprocess.run([sys.executable, '-m', 'gemini_embed.demo', '--quick',
+                          f'--workdir={workdir}', '--peers=bm25'],
+                         env=train_env(1), capture_output=True, text=True, timeout=1200, cwd=ROOT)
+  assert again.returncode == 0, again.stderr[-4000:]
+  assert 'step compiled' not in again.stderr
