@@ -129,6 +129,14 @@ def main(argv):
         sharding.batch_sharding(mesh, rules, x.ndim), x), local)
 
   # ----------------------------------------------------------------- loop
+  dev_eval = None
+  if config.eval.every:
+    if nproc > 1:
+      logging.warning('config.eval.every: in-training evaluation runs in single-process runs '
+                      'only; use `python -m gemini_embed.evaluate` on the checkpoints instead')
+    else:
+      from gemini_embed.train_eval import DevRetrievalEval
+      dev_eval = DevRetrievalEval(config, tokenizer, model_cfg.family, mesh, rules)
   log = MetricsLog(workdir, config.total_steps)
   peak = config.peak_flops_per_device * jax.device_count()
   shapes_seen, last = set(), None
@@ -174,6 +182,11 @@ def main(argv):
         log.write(step, metrics)
         log.progress(step, metrics)
         t_last, ex_since, tok_since, steps_since = time.time(), 0, 0, 0
+
+      if dev_eval and (step % config.eval.every == 0 or step == config.total_steps):
+        scores = dev_eval(nnx.merge(graphdef, state).model)
+        log.write(step, scores)
+        t_last = time.time()  # keep evaluation out of the throughput numbers
 
       if preemption.agreed():
         ckpt.save(step, *_split(nnx, state), data_iter, force=True)

@@ -138,3 +138,15 @@ def test_two_processes_train_checkpoint_stop_and_resume(tmp_path, data_root):
   assert steps == [1, 2, 3, 4]
   _, saved = final_params(str(tmp_path))
   assert saved == 4
+
+
+def test_periodic_dev_retrieval_is_logged_at_every_mrl_dim(tmp_path, data_root):
+  from tests.eval.synthetic_suite import write_suite
+  suite = tmp_path / 'suite'
+  write_suite(suite)
+  _run(tmp_path / 'run', data_root, '--config.total_steps=2', '--config.eval.every=1',
+       f'--config.eval.suite={suite}', devices=1)
+  rows = [r for r in read_metrics(str(tmp_path / 'run')) if 'eval/retrieval_mean@96' in r]
+  assert [r['step'] for r in rows] == [1, 2]
+  for dim in (32, 64, 96):
+    assert 0.0 <= rows[-1][f'eval/retrieval_mean@{dim}'] <= 1.0

@@ -7,6 +7,7 @@ import ml_collections
 from gemini_embed.data.spec import data_config
 from gemini_embed.models.presets import model_config
 from gemini_embed.optim import default_optim_config
+from gemini_embed.train_eval import default_eval_config
 from gemini_embed.sharding import DEFAULT_RULES
 
 
@@ -47,6 +48,7 @@ def base_config(model: str = 'tiny') -> ml_collections.ConfigDict:
   c.checkpoint = ml_collections.ConfigDict(dict(
       every=200, keep=3, keep_every=0, async_save=True))  # keep_every 0 = none kept forever
   c.log_every = 10
+  c.eval = default_eval_config()  # periodic dev retrieval (gemini_embed/train_eval.py)
   # For MFU: peak FLOP/s of one device (TPU v5e bf16: 197e12; this CPU: measure it).
   c.peak_flops_per_device = 0.0
   return c

@@ -74,6 +74,11 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
     if 0 < chunk < config.batch_size and chunk % dp:
       raise ConfigError(f'config.grad_cache_chunk={chunk}: not divisible by the data-parallel '
                         f'size {dp}; every device embeds its share of each chunk')
+  if config.eval.every < 0:
+    raise ConfigError(f'config.eval.every={config.eval.every}: must be >= 0 (0 = off)')
+  if config.eval.every and not config.eval.suite:
+    raise ConfigError('config.eval.suite: empty, but config.eval.every > 0 needs a dev suite '
+                      '(build one with python -m gemini_embed.data.build_corpora)')
   return config
 
 
