@@ -16,10 +16,21 @@ Why these sizes: SmolLM2-135M's first 4 of 30 layers (the full model's forward i
 would dominate the optimiser's memory and time for no gain at this step count).
 """
 
+import os
+
 from gemini_embed.configlib import base_config, parse_arg
 from gemini_embed.data.corpora.training_sets import (FINETUNE_MIXTURES, PREFINETUNE_RATES,
                                                      corpus_entries)
 from gemini_embed.models.fetch_offline import use_offline_model
+
+
+def _built(rates: dict, corpora: str) -> dict:
+  """The sets build_corpora could make on this machine (a machine without man pages has
+  no man_pages set); before the corpora exist, all of them."""
+  train = os.path.join(corpora, 'train')
+  if not os.path.isdir(train):
+    return rates
+  return {k: v for k, v in rates.items() if os.path.exists(os.path.join(train, f'{k}.jsonl'))}
 
 
 def get_config(arg=None):
@@ -46,14 +57,14 @@ def get_config(arg=None):
   config.checkpoint.every = 50
   config.log_every = 5
   if arg.stage == 'prefinetune':
-    config.data.datasets = corpus_entries(PREFINETUNE_RATES)
+    config.data.datasets = corpus_entries(_built(PREFINETUNE_RATES, arg.corpora))
     config.data.num_negatives = 0
     config.batch_size = 64
     config.total_steps = arg.steps or 60
     config.optim.learning_rate = 1e-4
   else:
     config.init_from = arg.init_from
-    config.data.datasets = corpus_entries(FINETUNE_MIXTURES[arg.mixture])
+    config.data.datasets = corpus_entries(_built(FINETUNE_MIXTURES[arg.mixture], arg.corpora))
     config.data.num_negatives = arg.hard_negatives
     config.batch_size = 32
     config.total_steps = arg.steps or 40

@@ -55,7 +55,8 @@ class TextEncoder:
     order = np.argsort([len(t) for t in ids], kind='stable')
     out = None
     starts = range(0, len(ids), self.batch_size)
-    for start in tqdm(starts, desc=f'encode {len(ids)} {kind} texts', disable=not self.progress, leave=False):
+    for start in tqdm(starts, desc=f'encode {len(ids)} {kind} texts',
+                      disable=None if self.progress else True, leave=False):  # None: TTY only
       rows = order[start:start + self.batch_size]
       chunk = [ids[i] for i in rows] + [[]] * (self.batch_size - len(rows))
       tokens, valid = side.pad(chunk)

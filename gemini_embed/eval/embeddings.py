@@ -29,7 +29,8 @@ def encode_texts(encode: EncodeFn, texts: list[str], kind: Kind, task: str,
   unique = list(dict.fromkeys(texts))
   position = {text: i for i, text in enumerate(unique)}
   chunks = []
-  with tqdm(total=len(unique), desc=desc, unit='text', disable=len(unique) <= CHUNK,
+  quiet = True if len(unique) <= CHUNK else None  # None: bars on a TTY only
+  with tqdm(total=len(unique), desc=desc, unit='text', disable=quiet,
             leave=False) as bar:
     for start in range(0, len(unique), CHUNK):
       batch = unique[start:start + CHUNK]
