@@ -170,9 +170,9 @@ def main() -> None:
         t0 = time.perf_counter()
         step()
         times[name].append(time.perf_counter() - t0)
-    print(f'# round {r + 1}/{args.rounds}: ' + ', '.join(
-        f'{n.split()[0]} {statistics.median(t[-args.steps:]):.2f} s' for n, t in times.items()),
-          flush=True)
+    print(f'# round {r + 1}/{args.rounds}: ' + '; '.join(
+        f"{n.split()[0]} {' '.join(f'{x:.2f}' for x in t[-args.steps:])} s"
+        for n, t in times.items()), flush=True)
   peaks = ref.matmul_peaks(args.matmul_n)
   peak = max(peaks.values())
 

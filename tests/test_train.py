@@ -150,3 +150,15 @@ def test_periodic_dev_retrieval_is_logged_at_every_mrl_dim(tmp_path, data_root):
   assert [r['step'] for r in rows] == [1, 2]
   for dim in (32, 64, 96):
     assert 0.0 <= rows[-1][f'eval/retrieval_mean@{dim}'] <= 1.0
+
+
+def test_non_finite_loss_stops_with_step_and_metric_and_keeps_last_good_checkpoint(
+    tmp_path, data_root):
+  _run(tmp_path, data_root, '--config.total_steps=2', '--config.checkpoint.every=1', devices=1)
+  # Resume with a temperature whose logits overflow float32: step 3 is not finite.
+  out = _run(tmp_path, data_root, '--config.total_steps=4', '--config.checkpoint.every=1',
+             '--config.loss.temperature=1e-45', devices=1, check=False)
+  assert out.returncode != 0
+  assert 'FloatingPointError: step 3: metric' in out.stderr and 'is not finite' in out.stderr
+  _, saved = final_params(str(tmp_path))
+  assert saved == 2
