@@ -94,6 +94,53 @@ def measure(config, tokenizer, family: str, steps: int) -> dict:
               ms_per_batch=1000 * seconds / steps)
 
 
+def step_consumption(corpora: str, stage: str, steps: int) -> tuple[float, int]:
+  """Examples/s the demo's real train step (SmolLM2, 4 layers, configs/demo.py) consumes
+  when fed by this pipeline; compile excluded. Returns (examples/s, batch size)."""
+  import importlib.util
+
+  import jax
+  from flax import nnx
+
+  from gemini_embed import optim, sharding
+  from gemini_embed import train_state as ts_lib
+  from gemini_embed.models.embedder import Embedder
+  from gemini_embed.models.tokenizer import load_tokenizer as run_tokenizer
+
+  spec = importlib.util.spec_from_file_location('demo_config', 'configs/demo.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(f'corpora={corpora},stage={stage}')
+  if not config.init_from:  # fine-tuning starts from a run; the LLM has the same cost
+    from gemini_embed.models.fetch_offline import default_model_dir
+    config.init_from = default_model_dir('smollm2')
+  mesh = sharding.make_mesh({'data': -1})
+  model, cfg = ts_lib.load_pretrained(config, mesh, config.sharding_rules)
+  tx = optim.make_optimizer(config.optim, config.total_steps)
+  graphdef, _, shardings = ts_lib.abstract_train_state(
+      lambda: Embedder(cfg, config.embed_dim, nnx.Rngs(0)), tx, mesh, config.sharding_rules)
+  state = ts_lib.train_state_from_model(model, tx, shardings)
+  step, _ = ts_lib.jitted_train_step(graphdef, shardings, config)
+  tokenizer = run_tokenizer(config, os.path.join('runs', 'bench-data'))
+  it = pipeline.training_data(config, tokenizer, family=cfg.family, process_index=0,
+                              process_count=1).iterator()
+  put = lambda b: jax.tree.map(lambda x: jax.device_put(
+      x, sharding.batch_sharding(mesh, config.sharding_rules, x.ndim)), b)
+  seen = set()
+  examples, seconds = 0, 0.0
+  while examples < steps * config.batch_size:
+    batch = next(it)
+    shape = tuple(x.shape for x in jax.tree.leaves(batch))
+    start = time.perf_counter()
+    state, metrics = step(state, put(batch))
+    jax.block_until_ready(metrics)
+    if shape in seen:  # a new shape bucket compiles: not consumption
+      examples += batch.size
+      seconds += time.perf_counter() - start
+    seen.add(shape)
+  return examples / seconds, config.batch_size
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--corpora', default='runs/corpora')
@@ -101,6 +148,8 @@ def main():
   parser.add_argument('--steps', type=int, default=60)
   parser.add_argument('--stage', default='finetune', choices=('finetune', 'prefinetune'))
   parser.add_argument('--tokenizer', default='smollm2')
+  parser.add_argument('--step_batches', type=int, default=6,
+                      help='also time the demo train step on this many pipeline batches (0: skip)')
   args = parser.parse_args()
 
   if not glob.glob(os.path.join(args.corpora, 'train', '*.jsonl')):
@@ -117,6 +166,11 @@ def main():
           f'{args.batch_size}; q≤{config.data.query_max_len}, d≤{config.data.doc_max_len} '
           f'tokens, {config.data.num_negatives} hard negative; datasets loaded in '
           f'{r["load_s"]:.1f} s)')
+  if args.step_batches:
+    consumed, batch = step_consumption(args.corpora, args.stage, args.step_batches)
+    print(f'TRAIN STEP consumes {consumed:,.1f} examples/s (configs/demo.py {args.stage}, batch '
+          f'{batch}, SmolLM2 first 4 layers) → pipeline / step = '
+          f'{r["examples_per_s"] / consumed:,.0f}× (read_threads=1)')
 
 
 if __name__ == '__main__':
