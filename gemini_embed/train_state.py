@@ -6,7 +6,7 @@ jitted sharded init, an import from `init_from`, or a checkpoint restore.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import optax

@@ -2,7 +2,6 @@
 1-device embeddings, and every parameter is really split the way the rules say."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx

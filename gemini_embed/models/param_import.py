@@ -115,7 +115,8 @@ def load_embedder(make_module: Callable[[], nnx.Module], cfg: TransformerConfig,
     hf_name, convert = names[ours(path)]
     host = _host_array(source, hf_name, convert, var, cfg.num_layers, path, used)
     target = flat_shardings[i].get_value()
-    values.append(var.replace(jax.make_array_from_callback(host.shape, target, lambda idx: host[idx])))
+    values.append(var.replace(
+        jax.make_array_from_callback(host.shape, target, lambda idx, h=host: h[idx])))
     del host
   unused = sorted(set(source.names()) - used)
   if unused:
