@@ -45,3 +45,10 @@ def get_config(arg=None):
     config.data.doc_max_len = 64
     config.data.num_buckets = 2
   return config
+
+
+def sweep(add):
+  """Mixture-rate sweep (big_vision style): each `add(**overrides)` is one run.
+  `python experiments/sweep.py --config=configs/finetune.py:tiny --workdir=runs/sweep`."""
+  for code_rate in (0.5, 1.0, 2.0, 4.0):
+    add(**{'data.datasets.code_docstring.rate': code_rate})

@@ -87,3 +87,20 @@ def test_command_line_overrides_reach_the_config(tmp_path):
        '--config.embed_dim=128', '--config.mesh.fsdp=2', '--config.mrl_dims=(16,128)'],
       capture_output=True, text=True, check=True, cwd=ROOT)
   assert out.stdout.split() == ['128', '2', '(16,', '128)', '16']
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=os.path.basename)
+def test_sweep_points_name_real_fields(path):
+  module = _load(path)
+  if not hasattr(module, 'sweep'):
+    pytest.skip('no sweep')
+  points = []
+  module.sweep(lambda **kw: points.append(kw))
+  assert points
+  config = module.get_config('tiny')
+  for point in points:
+    for key, value in point.items():
+      node = config
+      for part in key.split('.'):
+        node = node[part]  # KeyError if the sweep names a field the config lacks
+      assert type(node) is type(value), key
