@@ -71,9 +71,9 @@ def get_config(arg=None):
     config.optim.learning_rate = 5e-5
   if arg.quick or arg.tiny:  # `tiny` as in every config: the same smoke-test size
     config.truncate_layers = 2
-    config.total_steps = arg.steps or 6
+    config.total_steps = arg.steps or 4
     config.batch_size = 16
     config.optim.warmup_steps = 2
-    config.checkpoint.every = 3
+    config.checkpoint.every = 2
     config.log_every = 1
   return config

@@ -70,7 +70,7 @@ def main(argv):
     json.dump(mode, f)
 
   if not os.path.exists(os.path.join(corpora, 'dev')):
-    caps = ['--max_dev=60', '--max_rows=2000', '--max_man_pages=60'] if quick else \
+    caps = ['--max_dev=40', '--max_rows=2000', '--max_man_pages=40'] if quick else \
         ['--max_dev=100', '--max_rows=8000', '--max_man_pages=150']
     stage('real corpora (training sets + dev suite)',
           module('data.build_corpora', f'--out={corpora}', *caps))
