@@ -10,8 +10,8 @@ FreeDict. It installs what is missing (`apt-get install -y wordnet-base
 dict-freedict-eng-fra dict-freedict-deu-eng`, `pip install babel==2.18.0`) unless
 --noinstall, and the output is deterministic: splits are by source unit (module,
 synset, catalog, entity, headword, page) and every sample is seeded.
-Never used: Debian package descriptions, FOLDOC, fortune files (reserved for
-independent evaluation).
+Never used: the sources that shared/docs/environment.md reserves for independent
+evaluation.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 English prose: Python stdlib docstrings. Code: stdlib function sources (with their
 indentation). Other scripts: gettext catalogs under /usr/share/locale (GLib, GTK,
 Linux-PAM, coreutils messages). Emoji: docstring sentences with emoji, skin tones,
-ZWJ families and flags. Deterministic; nothing downloaded; never the reserved
-evaluation sources (Debian package descriptions, FOLDOC, fortune files).
+ZWJ families and flags. Deterministic; nothing downloaded; never the sources that
+shared/docs/environment.md reserves for independent evaluation.
 """
 
 from __future__ import annotations
