@@ -10,7 +10,7 @@ mixtures, rates in gemini_embed/data/corpora/training_sets.py), init_from (the
 pre-finetuning workdir), seed (soup ingredients differ in seed or mixture).
 """
 
-from gemini_embed.configlib import base_config, parse_arg
+from gemini_embed.configlib import base_config, parse_arg, tiny_mode
 from gemini_embed.data.corpora.training_sets import FINETUNE_MIXTURES, corpus_entries
 
 
@@ -34,16 +34,7 @@ def get_config(arg=None):
   config.data.doc_max_len = 256
 
   if arg.tiny:  # seconds on a laptop CPU; what the tests run
-    config.embed_dim = 96
-    config.mrl_dims = (32, 64, 96)
-    config.batch_size = 16
-    config.total_steps = 4
-    config.optim.warmup_steps = 1
-    config.checkpoint.every = 2
-    config.log_every = 1
-    config.data.query_max_len = 32
-    config.data.doc_max_len = 64
-    config.data.num_buckets = 2
+    tiny_mode(config)
   return config
 
 

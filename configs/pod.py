@@ -11,7 +11,7 @@ init_from. tests/test_pod_configs.py lowers each preset's sharded train step for
 its target mesh on CPU (AbstractMesh) before a pod is ever held.
 """
 
-from gemini_embed.configlib import base_config, parse_arg
+from gemini_embed.configlib import base_config, parse_arg, tiny_mode
 from gemini_embed.data.corpora.training_sets import (FINETUNE_MIXTURES, PREFINETUNE_RATES,
                                                      corpus_entries)
 
@@ -51,17 +51,8 @@ def get_config(arg=None):
   config.data.query_max_len = 256
   config.data.doc_max_len = 512
   if arg.tiny:
+    tiny_mode(config)
     config.mesh.fsdp = 2
     config.model.dtype = 'float32'
-    config.batch_size = 16
     config.grad_cache_chunk = 0
-    config.total_steps = 4
-    config.optim.warmup_steps = 1
-    config.checkpoint.every = 2
-    config.log_every = 1
-    config.data.query_max_len = 32
-    config.data.doc_max_len = 64
-    config.data.num_buckets = 2
-    config.embed_dim = 96
-    config.mrl_dims = (32, 64, 96)
   return config

@@ -7,7 +7,7 @@ Arguments (`:key=value,...`): tiny (a seconds-long CPU run), model (a preset
 from gemini_embed/models/presets.py).
 """
 
-from gemini_embed.configlib import base_config, parse_arg
+from gemini_embed.configlib import base_config, parse_arg, tiny_mode
 from gemini_embed.data.corpora.training_sets import PREFINETUNE_RATES, corpus_entries
 
 
@@ -26,14 +26,5 @@ def get_config(arg=None):
   config.data.doc_max_len = 256
 
   if arg.tiny:  # seconds on a laptop CPU; what the tests run
-    config.embed_dim = 96
-    config.mrl_dims = (32, 64, 96)
-    config.batch_size = 16
-    config.total_steps = 4
-    config.optim.warmup_steps = 1
-    config.checkpoint.every = 2
-    config.log_every = 1
-    config.data.query_max_len = 32
-    config.data.doc_max_len = 64
-    config.data.num_buckets = 2
+    tiny_mode(config)
   return config

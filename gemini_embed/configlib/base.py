@@ -52,3 +52,18 @@ def base_config(model: str = 'tiny') -> ml_collections.ConfigDict:
   # For MFU: peak FLOP/s of one device (TPU v5e bf16: 197e12; this CPU: measure it).
   c.peak_flops_per_device = 0.0
   return c
+
+
+def tiny_mode(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The `tiny` argument of every config: seconds on a laptop CPU (what tests run)."""
+  c.embed_dim = 96
+  c.mrl_dims = (32, 64, 96)
+  c.batch_size = 16
+  c.total_steps = 4
+  c.optim.warmup_steps = 1
+  c.checkpoint.every = 2
+  c.log_every = 1
+  c.data.query_max_len = 32
+  c.data.doc_max_len = 64
+  c.data.num_buckets = 2
+  return c
