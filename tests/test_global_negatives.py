@@ -2,7 +2,6 @@
 8 simulated devices gives the 1-device loss and gradients), the loss equal to
 the NumPy float64 formula on the model's embeddings, and a learnable τ."""
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +12,6 @@ from flax import nnx
 from gemini_embed import sharding
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
-from gemini_embed.losses import loss_and_grads
 from tests import nce_reference as ref
 
 CONFIG = ref.tiny_config()
@@ -33,16 +31,11 @@ def _put(batch, mesh):
                       batch)
 
 
-FAST_COMPILE = {'xla_backend_optimization_level': 0}  # halves compile time; same HLO
+FAST_COMPILE = ref.FAST_COMPILE
 
 
 def _step(loss_config, chunk):
-  """The train step's loss_and_grads under one jit, as train.py calls it."""
-  @functools.partial(jax.jit, static_argnums=0, compiler_options=FAST_COMPILE)
-  def step(graphdef, state, batch):
-    return loss_and_grads(nnx.merge(graphdef, state), batch, mrl_dims=CONFIG.mrl_dims,
-                          loss_config=loss_config, grad_cache_chunk=chunk)
-  return lambda model, batch: step(*nnx.split(model), batch)
+  return ref.jitted_loss_and_grads(loss_config, chunk, CONFIG.mrl_dims)
 
 
 def _max_rel(got, want):

@@ -1,7 +1,6 @@
 """Gradient caching: the same gradients as the full-batch backward, and a
 compiled step whose memory follows the chunk size, not the batch size."""
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -27,16 +26,11 @@ def model():
                                mesh, sharding.DEFAULT_RULES)
 
 
-FAST_COMPILE = {'xla_backend_optimization_level': 0}  # halves compile time; same HLO
+FAST_COMPILE = ref.FAST_COMPILE
 
 
 def _step(loss_config, chunk):
-  """The train step's loss_and_grads under one jit, as train.py calls it."""
-  @functools.partial(jax.jit, static_argnums=0, compiler_options=FAST_COMPILE)
-  def step(graphdef, state, batch):
-    return loss_and_grads(nnx.merge(graphdef, state), batch, mrl_dims=CONFIG.mrl_dims,
-                          loss_config=loss_config, grad_cache_chunk=chunk)
-  return lambda model, batch: step(*nnx.split(model), batch)
+  return ref.jitted_loss_and_grads(loss_config, chunk, CONFIG.mrl_dims)
 
 
 def test_chunks_are_strided_and_merge_back():
