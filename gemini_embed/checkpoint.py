@@ -15,6 +15,7 @@ layout with only `params`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -25,7 +26,9 @@ from absl import logging as absl_logging
 import jax
 import orbax.checkpoint as ocp
 from etils import epath
+from flax import nnx
 
+from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
 
 CHECKPOINT_DIR = 'checkpoints'
@@ -140,22 +143,42 @@ def restore_params(directory: str, abstract_params, step: int | None = None):
   return out['params'], step
 
 
-def write_model_info(workdir: str, cfg: TransformerConfig, embed_dim: int, mrl_dims) -> None:
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+  """WORKDIR/model.json: everything needed to rebuild the run's Embedder tree."""
+  model: TransformerConfig
+  embed_dim: int
+  mrl_dims: tuple[int, ...]
+  learned_temperature: bool = False  # the Embedder carries `log_temperature`
+
+  def make_embedder(self, rngs: nnx.Rngs, temperature: float = 1.0) -> Embedder:
+    """The Embedder of this tree (`temperature` is the initial τ when it is learned)."""
+    return Embedder(self.model, self.embed_dim, rngs,
+                    temperature=temperature if self.learned_temperature else None)
+
+  def abstract_embedder(self) -> Embedder:
+    """Shapes and dtypes only (nnx.eval_shape): a restore target."""
+    return nnx.eval_shape(lambda: self.make_embedder(nnx.Rngs(0)))
+
+
+def write_model_info(workdir: str, info: ModelInfo) -> None:
   if jax.process_index() != 0:
     return
   os.makedirs(workdir, exist_ok=True)
-  info = {'model': cfg.to_dict(), 'embed_dim': embed_dim, 'mrl_dims': list(mrl_dims)}
+  record = {'model': info.model.to_dict(), 'embed_dim': info.embed_dim,
+            'mrl_dims': list(info.mrl_dims), 'learned_temperature': info.learned_temperature}
   tmp = os.path.join(workdir, 'model.json.tmp')
   with open(tmp, 'w') as f:
-    json.dump(info, f, indent=2)
+    json.dump(record, f, indent=2)
   os.replace(tmp, os.path.join(workdir, 'model.json'))
 
 
-def read_model_info(workdir: str) -> tuple[TransformerConfig, int, tuple[int, ...]]:
+def read_model_info(workdir: str) -> ModelInfo:
   path = os.path.join(workdir, 'model.json')
   if not os.path.exists(path):
     raise FileNotFoundError(f'{path}: missing; {workdir} is not a gemini_embed workdir or soup')
   with open(path) as f:
     info: dict[str, Any] = json.load(f)
   cfg = TransformerConfig.from_config(info['model'], prefix=f'{path}: model')
-  return cfg, int(info['embed_dim']), tuple(info['mrl_dims'])
+  return ModelInfo(cfg, int(info['embed_dim']), tuple(info['mrl_dims']),
+                   bool(info.get('learned_temperature', False)))

@@ -9,6 +9,7 @@ per bucket. Output rows are in input order.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Sequence
 
@@ -79,12 +80,11 @@ def load_run(directory: str, mesh, rules, step: int | None = None):
   from tokenizers import Tokenizer
 
   from gemini_embed import checkpoint
-  from gemini_embed.models.embedder import Embedder
   from gemini_embed.train_state import sharded_targets
 
-  cfg, embed_dim, _ = checkpoint.read_model_info(directory)
-  cfg = cfg.replace(attention_mode='bidirectional', remat='none')
-  abstract = nnx.eval_shape(lambda: Embedder(cfg, embed_dim, nnx.Rngs(0)))
+  info = checkpoint.read_model_info(directory)
+  cfg = info.model.replace(attention_mode='bidirectional', remat='none')
+  abstract = dataclasses.replace(info, model=cfg).abstract_embedder()
   graphdef, state = nnx.split(abstract)
   params, step = checkpoint.restore_params(directory, sharded_targets(state, mesh, rules), step)
   nnx.replace_by_pure_dict(state, params)

@@ -50,7 +50,7 @@ def run_encoders(runs: dict[str, str], step: int | None, batch_size: int) -> tup
     logging.info('%s: %s at step %d', name, path, at)
     encoders[name] = TextEncoder(model, tok, family, data_config, mesh, sharding.DEFAULT_RULES,
                                  batch_size=batch_size, progress=True)
-    dims.update(checkpoint.read_model_info(path)[2])
+    dims.update(checkpoint.read_model_info(path).mrl_dims)
   return encoders, sorted(dims)
 
 

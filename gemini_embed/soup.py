@@ -26,7 +26,6 @@ from absl import app, flags, logging
 from flax import nnx
 
 from gemini_embed import checkpoint
-from gemini_embed.models.embedder import Embedder
 
 _INPUTS = flags.DEFINE_list('inputs', None, 'Ingredients: DIR or DIR:STEP, comma-separated.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Soup directory to write.')
@@ -46,8 +45,7 @@ def parse_input(item: str) -> tuple[str, int | None]:
 
 def read_params(directory: str, step: int | None = None) -> tuple[Flat, int]:
   """{'backbone/blocks/attn/q_proj': array, ...} on the host, and the step read."""
-  cfg, embed_dim, _ = checkpoint.read_model_info(directory)
-  state = nnx.state(nnx.eval_shape(lambda: Embedder(cfg, embed_dim, nnx.Rngs(0))))
+  state = nnx.state(checkpoint.read_model_info(directory).abstract_embedder())
   cpu = jax.sharding.SingleDeviceSharding(jax.local_devices(backend='cpu')[0])
   targets = jax.tree.map(lambda v: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=cpu),
                          nnx.to_pure_dict(state))
@@ -151,7 +149,7 @@ def dev_scorer(suite: str, template: str) -> Callable[[Flat, str], float]:
   rules = sharding.DEFAULT_RULES
   model, tok, family, data_config, _ = load_run(template, mesh, rules)
   graphdef, state = nnx.split(model)
-  dim = checkpoint.read_model_info(template)[2][-1]
+  dim = checkpoint.read_model_info(template).mrl_dims[-1]
 
   def score(flat: Flat, name: str) -> float:
     pure = nnx.to_pure_dict(state)

@@ -89,14 +89,16 @@ def main(argv):
   # ----------------------------------------------------------------- backbone & tokenizer
   pretrained = None
   if resume_step is not None:
-    model_cfg, _, _ = checkpoint.read_model_info(workdir)
+    model_cfg = checkpoint.read_model_info(workdir).model
     model_cfg = model_cfg.replace(**{f: config.model[f] for f in ts_lib.POLICY_FIELDS})
   elif config.init_from:
     pretrained, model_cfg = ts_lib.load_pretrained(config, mesh, rules)
   else:
     model_cfg = TransformerConfig.from_config(config.model)
   tokenizer = load_tokenizer(config, workdir)
-  checkpoint.write_model_info(workdir, model_cfg, config.embed_dim, config.mrl_dims)
+  info = checkpoint.ModelInfo(model_cfg, config.embed_dim, tuple(config.mrl_dims),
+                              config.loss.learn_temperature)
+  checkpoint.write_model_info(workdir, info)
 
   # ----------------------------------------------------------------- data
   data_iter = pipeline.train_iterator(config, tokenizer, model_cfg.family, pid, nproc)

@@ -128,7 +128,8 @@ def load_pretrained(config, mesh, rules) -> tuple[Embedder, TransformerConfig]:
     return gguf_import.load_gguf_embedder(path, config.embed_dim, mesh, rules,
                                           seed=config.seed, cfg=cfg)
   from gemini_embed.checkpoint import read_model_info, restore_params
-  cfg, embed_dim, _ = read_model_info(path)
+  info = read_model_info(path)
+  cfg, embed_dim = info.model, info.embed_dim
   if embed_dim != config.embed_dim:
     raise ValueError(f'config.embed_dim={config.embed_dim}: init_from={path} was trained with '
                      f'embed_dim={embed_dim}')

@@ -73,9 +73,7 @@ def final_params(workdir: str) -> dict:
   from flax import nnx
 
   from gemini_embed.checkpoint import read_model_info, restore_params
-  from gemini_embed.models.embedder import Embedder
-  cfg, embed_dim, _ = read_model_info(workdir)
-  abstract = nnx.state(nnx.eval_shape(lambda: Embedder(cfg, embed_dim, nnx.Rngs(0))))
+  abstract = nnx.state(read_model_info(workdir).abstract_embedder())
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   targets = jax.tree.map(lambda v: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=device),
                          nnx.to_pure_dict(abstract))

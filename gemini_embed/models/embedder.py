@@ -32,11 +32,21 @@ def l2_normalize(x: Array, eps: float = 1e-12) -> Array:
 
 
 class Embedder(nnx.Module):
+  """Backbone → mean pool → projection; optionally the loss's learned temperature.
 
-  def __init__(self, cfg: TransformerConfig, embed_dim: int, rngs: nnx.Rngs):
+  `temperature`: None (τ is `config.loss.temperature`, not a parameter) or the
+  initial τ of a learned `log_temperature` (an f32 scalar Param, log τ), which the
+  loss reads (train_step.temperature_of) and checkpoints, soups and restores carry
+  like any other parameter. It does not change the embeddings.
+  """
+
+  def __init__(self, cfg: TransformerConfig, embed_dim: int, rngs: nnx.Rngs, *,
+               temperature: float | None = None):
     self.backbone = Transformer(cfg, rngs)
     self.projection = layers.param(rngs, layers.dense_init(cfg.width), (cfg.width, embed_dim),
                                    ('embed', 'proj_out'), jnp.dtype(cfg.param_dtype))
+    if temperature is not None:
+      self.log_temperature = nnx.Param(jnp.log(jnp.asarray(temperature, jnp.float32)))
 
   def __call__(self, tokens: Array, valid: Array) -> Array:
     """tokens Int[B, S], valid Bool[B, S] → embeddings F32[B, embed_dim]."""
