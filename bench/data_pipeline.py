@@ -102,7 +102,7 @@ def step_consumption(corpora: str, stage: str, steps: int) -> tuple[float, int]:
   import jax
   from flax import nnx
 
-  from gemini_embed import optim, sharding
+  from gemini_embed import optim, sharding, train_step
   from gemini_embed import train_state as ts_lib
   from gemini_embed.models.embedder import Embedder
   from gemini_embed.models.tokenizer import load_tokenizer as run_tokenizer
@@ -120,7 +120,7 @@ def step_consumption(corpora: str, stage: str, steps: int) -> tuple[float, int]:
   graphdef, _, shardings = ts_lib.abstract_train_state(
       lambda: Embedder(cfg, config.embed_dim, nnx.Rngs(0)), tx, mesh, config.sharding_rules)
   state = ts_lib.train_state_from_model(model, tx, shardings)
-  step, _ = ts_lib.jitted_train_step(graphdef, shardings, config)
+  step, _ = train_step.jitted_train_step(graphdef, shardings, config)
   tokenizer = run_tokenizer(config, os.path.join('runs', 'bench-data'))
   it = pipeline.training_data(config, tokenizer, family=cfg.family, process_index=0,
                               process_count=1).iterator()

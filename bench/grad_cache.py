@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from gemini_embed.data.batch import Batch  # noqa: E402
-from gemini_embed.losses import loss_and_grads  # noqa: E402
+from gemini_embed.train_step import loss_and_grads  # noqa: E402
 from gemini_embed.models.embedder import Embedder  # noqa: E402
 from gemini_embed.models.model_config import TransformerConfig  # noqa: E402
 from gemini_embed.models.presets import model_config  # noqa: E402

@@ -46,7 +46,7 @@ from tokenizers import Tokenizer
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_reference as ref  # noqa: E402  (also puts the repository on sys.path)
 
-from gemini_embed import flops, optim, sharding  # noqa: E402
+from gemini_embed import flops, optim, sharding, train_step  # noqa: E402
 from gemini_embed import train_state as ts_lib  # noqa: E402
 from gemini_embed.data.batch import Batch  # noqa: E402
 from gemini_embed.data.prompts import format_document, format_query  # noqa: E402
@@ -78,7 +78,7 @@ class OurStep:
     make_model = lambda: Embedder(cfg, config.embed_dim, nnx.Rngs(config.seed))
     graphdef, _, shardings = ts_lib.abstract_train_state(make_model, tx, mesh, rules)
     self.state = ts_lib.train_state_from_model(model, tx, shardings)
-    self.step_fn, self.traces = ts_lib.jitted_train_step(graphdef, shardings, config)
+    self.step_fn, self.traces = train_step.jitted_train_step(graphdef, shardings, config)
     self.batch = jax.tree.map(
         lambda x: jax.device_put(x, sharding.batch_sharding(mesh, rules, x.ndim)), batch)
 

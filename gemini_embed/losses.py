@@ -1,6 +1,6 @@
 """The contrastive objective: NCE with in-batch and hard negatives, duplicate
 masking, under a Matryoshka (MRL) head: pure functions of embeddings
-(`nce_loss`, `mrl_loss`), and the train step's entry `loss_and_grads`.
+(`duplicate_mask`, `nce_loss`, `mrl_loss`).
 
 For a batch of B examples (q_i, p_i+, optional p_i−) and s(x, y) = cos(x, y) / τ
 (Gemini Embedding, arXiv 2503.07891):
@@ -34,46 +34,21 @@ Options, each off by default (the paper's formula is the default):
     (as in sentence-transformers' `hardness_mode='hard_negatives'`), not cos/τ.
 
 Temperature: `temperature` may be a Python float or a traced scalar, so τ
-can be learned (see `loss_and_grads` and `config.loss.learn_temperature`).
+can be learned (train_step.py reads it from the model's `log_temperature`).
 
-The train step's entry is `loss_and_grads` (bottom of this file): it embeds a
-`Batch` with the model, applies `mrl_loss` over the whole global batch, and
-returns the parameter gradients, optionally by gradient caching
-(grad_cache.py):
-
-    loss, metrics, grads = loss_and_grads(model, batch, mrl_dims=config.mrl_dims,
-                                          loss_config=config.loss,
-                                          grad_cache_chunk=config.grad_cache_chunk)
-
-Call it inside the step's one `jax.jit` with batch-sharded global arrays: the
-loss is a function of global arrays, so every query's denominator covers the
-positives of every device and host (GSPMD inserts the gathers).
-
-Learnable τ (`config.loss.learn_temperature`): the differentiated module must
-carry `log_temperature`, an `nnx.Param` scalar; τ = exp(log τ), and its
-gradient comes back with the others (so it is optimised and checkpointed like
-any parameter). E.g. a trainer-side wrapper:
-
-    class WithTemperature(nnx.Module):
-      def __init__(self, embedder, tau):
-        self.embedder = embedder
-        self.log_temperature = nnx.Param(jnp.log(jnp.float32(tau)))
-      def __call__(self, tokens, valid):
-        return self.embedder(tokens, valid)
+The train step (train_step.py) embeds a `Batch` and calls `mrl_loss` on the
+whole global batch inside its one `jax.jit`.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-from flax import nnx
 from jax import Array
 
-from gemini_embed import grad_cache
-from gemini_embed.data.batch import Batch
 from gemini_embed.models.embedder import l2_normalize
 
 
@@ -171,7 +146,8 @@ def nce_loss(q: Array, p: Array, *, temperature, negatives: Array | None = None,
   if 0 < row_chunk < b:
     if b % row_chunk:
       raise ValueError(f'nce_loss: row_chunk={row_chunk} must divide the batch size {b}')
-    chunks = jax.tree.map(lambda x: grad_cache.split_chunks(x, b // row_chunk), xs)
+    n = b // row_chunk  # chunk c = rows {j·n + c}: each device keeps its share of every chunk
+    chunks = jax.tree.map(lambda x: jnp.swapaxes(x.reshape(row_chunk, n, *x.shape[1:]), 0, 1), xs)
     losses, hits = jax.lax.map(jax.checkpoint(lambda x: per_row(*x)), chunks)
   else:
     losses, hits = per_row(*xs)
@@ -207,94 +183,3 @@ def mrl_loss(q: Array, p: Array, *, dims: Sequence[int], weights: Sequence[float
   metrics['loss'] = total
   metrics['acc'] = metrics[f'acc/{dims[-1]}']
   return total, metrics
-
-
-# ---- the train step's entry: embed, loss, gradients ----------------------------
-
-def temperature_of(model: nnx.Module, loss_config) -> Any:
-  """τ: exp(model.log_temperature) when learned, else config.loss.temperature."""
-  if not loss_config.learn_temperature:
-    return loss_config.temperature
-  log_t = getattr(model, 'log_temperature', None)
-  if not isinstance(log_t, nnx.Param):
-    raise ValueError('config.loss.learn_temperature=True needs the model to carry '
-                     '`log_temperature = nnx.Param(jnp.log(tau))` (see gemini_embed/losses.py)')
-  return jnp.exp(log_t[...].astype(jnp.float32))
-
-
-def doc_inputs(batch: Batch) -> tuple[jax.Array, jax.Array]:
-  """Positives and hard negatives as one stream: Int[B·(1+K), Ld], Bool[B·(1+K), Ld].
-
-  Row i·(1+K) is p_i+, rows i·(1+K)+1+k its negatives: stacking on axis 1 keeps
-  each example's documents next to it, so a batch-sharded input stays local."""
-  if batch.neg_tokens is None:
-    return batch.pos_tokens, batch.pos_valid
-  tokens = jnp.concatenate([batch.pos_tokens[:, None], batch.neg_tokens], axis=1)
-  valid = jnp.concatenate([batch.pos_valid[:, None], batch.neg_valid], axis=1)
-  return tokens.reshape(-1, tokens.shape[-1]), valid.reshape(-1, valid.shape[-1])
-
-
-def batch_loss(q_emb: jax.Array, d_emb: jax.Array, batch: Batch, *, mrl_dims: Sequence[int],
-               loss_config, temperature, row_chunk: int = 0
-               ) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """q_emb F32[B, D], d_emb F32[B·(1+K), D] (the `doc_inputs` order) → MRL NCE loss."""
-  b, k = q_emb.shape[0], batch.num_negatives
-  docs = d_emb.reshape(b, 1 + k, -1)
-  mask = loss_config.mask_duplicates
-  return mrl_loss(
-      q_emb, docs[:, 0], dims=mrl_dims, weights=tuple(loss_config.mrl_weights) or None,
-      temperature=temperature,
-      negatives=docs[:, 1:] if k else None, has_neg=batch.has_neg if k else None,
-      query_id=batch.query_id if mask else None, pos_id=batch.pos_id if mask else None,
-      cross_negatives=loss_config.cross_negatives, hardness_alpha=loss_config.hardness_alpha,
-      row_chunk=row_chunk)
-
-
-def loss_and_grads(model: nnx.Module, batch: Batch, *, mrl_dims: Sequence[int], loss_config,
-                   grad_cache_chunk: int = 0) -> tuple[jax.Array, dict[str, jax.Array], nnx.State]:
-  """(loss, metrics, grads) of the MRL NCE loss on one global batch.
-
-  Args:
-    model: callable as model(tokens Int[N, L], valid Bool[N, L]) → F32[N, D]
-      un-normalised embeddings (the `Embedder`), plus `log_temperature` when
-      the temperature is learned. Deterministic (GradCache replays it).
-    batch: a `Batch` of global arrays (B examples, K hard negatives each).
-    mrl_dims: `config.mrl_dims`.
-    loss_config: `config.loss` (temperature, learn_temperature, mask_duplicates,
-      cross_negatives, hardness_alpha, mrl_weights).
-    grad_cache_chunk: examples per chunk for gradient caching; 0, or ≥ B, is
-      the plain full-batch backward. B must be a multiple of it. With caching
-      the loss also runs over query rows in chunks of this size (nce_loss's
-      row_chunk), so no [B, B] logits are kept either.
-
-  Returns:
-    loss F32[], metrics (losses.mrl_loss's plus 'temperature'), and grads: an
-    nnx.State of the model's nnx.Param leaves (nnx.state(model, nnx.Param)'s
-    structure), ready for `optimizer.update(model, grads)`.
-  """
-  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-  inputs = {'q': (batch.query_tokens, batch.query_valid), 'd': doc_inputs(batch)}
-
-  def embed_fn(params, inputs):
-    m = nnx.merge(graphdef, params, rest)
-    return {name: m(tokens, valid) for name, (tokens, valid) in inputs.items()}
-
-  b = batch.size
-  caching = 0 < grad_cache_chunk < b
-
-  def loss_fn(params, emb):
-    tau = temperature_of(nnx.merge(graphdef, params, rest), loss_config)
-    loss, metrics = batch_loss(emb['q'], emb['d'], batch, mrl_dims=mrl_dims,
-                               loss_config=loss_config, temperature=tau,
-                               row_chunk=grad_cache_chunk if caching else 0)
-    return loss, {**metrics, 'temperature': jnp.asarray(tau, jnp.float32)}
-
-  if caching:
-    if b % grad_cache_chunk:
-      raise ValueError(f'config.grad_cache_chunk={grad_cache_chunk}: must divide the batch size {b}')
-    (loss, metrics), grads = grad_cache.value_and_grad(loss_fn, embed_fn, params, inputs,
-                                                       num_chunks=b // grad_cache_chunk)
-  else:
-    (loss, metrics), grads = jax.value_and_grad(
-        lambda p: loss_fn(p, embed_fn(p, inputs)), has_aux=True)(params)
-  return loss, metrics, grads

@@ -29,7 +29,7 @@ def default_optim_config() -> ml_collections.ConfigDict:
       end_lr_fraction=0.0,     # final lr = learning_rate × this (cosine, linear)
       b1=0.9, b2=0.999, eps=1e-8,
       weight_decay=0.0,
-      no_decay=('norm', 'bias'),
+      no_decay=('norm', 'bias', 'temperature'),
       clip_norm=1.0,           # 0 = no clipping
       lr_mults=(),             # ((regex, multiplier), ...)
       frozen=(),               # (regex, ...)

@@ -14,6 +14,10 @@ from __future__ import annotations
 import ml_collections
 from absl import logging
 
+from gemini_embed.encoding import TextEncoder
+from gemini_embed.eval import evaluate_tasks
+from gemini_embed.eval.suite import load_suite, task_id
+
 
 def default_eval_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(every=0, suite='', tasks=(), batch_size=64))
@@ -22,7 +26,6 @@ def default_eval_config() -> ml_collections.ConfigDict:
 class DevRetrievalEval:
 
   def __init__(self, config, tokenizer, family: str, mesh, rules):
-    from gemini_embed.eval.suite import load_suite, task_id
     tasks = [t for t in load_suite(config.eval.suite) if t.type == 'retrieval']
     if config.eval.tasks:
       known = {task_id(t) for t in tasks}
@@ -38,8 +41,6 @@ class DevRetrievalEval:
     self.batch_size = config.eval.batch_size
 
   def __call__(self, model) -> dict[str, float]:
-    from gemini_embed.encoding import TextEncoder
-    from gemini_embed.eval import evaluate_tasks
     encoder = TextEncoder(model, *self.args,
                           batch_size=self.batch_size)
     results = evaluate_tasks(self.tasks, {'m': encoder}, self.dims)

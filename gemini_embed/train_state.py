@@ -51,34 +51,6 @@ def train_state_from_model(model: Embedder, tx, shardings):
   return init(params)
 
 
-def jitted_train_step(graphdef, shardings, config):
-  """The one train step: jit with explicit state shardings, donated state; the batch
-  arrives as global arrays already sharded over the batch axes.
-
-  Returns (step, traces): `traces` grows by one entry (the batch shapes) each time
-  the step is traced, i.e. once per compiled shape bucket.
-  """
-  import jax.numpy as jnp
-  from gemini_embed import losses, optim
-  schedule = optim.learning_rate_schedule(config.optim, config.total_steps)
-  traces = []
-
-  def train_step(state, batch):
-    traces.append(jax.tree.map(jnp.shape, batch))
-    ts = nnx.merge(graphdef, state)
-    loss, metrics, grads = losses.loss_and_grads(
-        ts.model, batch, mrl_dims=tuple(config.mrl_dims), loss_config=config.loss,
-        grad_cache_chunk=config.grad_cache_chunk)
-    ts.optimizer.update(ts.model, grads)
-    metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
-                   lr=schedule(ts.optimizer.step[...] - 1))
-    return nnx.state(ts), metrics
-
-  step = jax.jit(train_step, in_shardings=(shardings, None), out_shardings=(shardings, None),
-                 donate_argnums=0)
-  return step, traces
-
-
 # --------------------------------------------------------------------------- init_from
 
 def classify_source(path: str) -> str:

@@ -121,7 +121,7 @@ def jitted_loss_and_grads(loss_config, chunk, mrl_dims):
   import jax
   from flax import nnx
 
-  from gemini_embed.losses import loss_and_grads
+  from gemini_embed.train_step import loss_and_grads
 
   @functools.partial(jax.jit, static_argnums=0, compiler_options=FAST_COMPILE)
   def step(graphdef, state, batch):

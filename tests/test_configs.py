@@ -52,7 +52,6 @@ def _tiny():
     ('model.num_kv_heads', 3, r'config\.model\.num_kv_heads.*divide'),
     ('loss.temperature', 0.0, r'config\.loss\.temperature'),
     ('model.attention_mode', 'sideways', r'config\.model\.attention_mode'),
-    ('loss.learn_temperature', True, r'config\.loss\.learn_temperature.*not supported'),
 ])
 def test_invalid_configs_name_the_field(field, value, message):
   config = _tiny()

@@ -12,7 +12,7 @@ from gemini_embed import grad_cache, sharding
 from gemini_embed.data.batch import Batch
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
-from gemini_embed.losses import loss_and_grads
+from gemini_embed.train_step import loss_and_grads
 from tests import nce_reference as ref
 
 CONFIG = ref.tiny_config()

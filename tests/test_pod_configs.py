@@ -15,7 +15,8 @@ from gemini_embed.configlib import check_config
 from gemini_embed.data.batch import Batch
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
-from gemini_embed.train_state import abstract_train_state, jitted_train_step
+from gemini_embed.train_state import abstract_train_state
+from gemini_embed.train_step import jitted_train_step
 from tests.train_fixtures import load_config
 
 CHIPS = 256

@@ -31,7 +31,7 @@ def base_config(model: str = 'tiny') -> ml_collections.ConfigDict:
   # NCE loss (gemini_embed/losses.py); the paper's formula with every option off.
   c.loss = ml_collections.ConfigDict(dict(
       temperature=0.05,         # τ; logits are cos / τ (sentence-transformers scale 20)
-      learn_temperature=False,  # τ = exp(model.log_temperature), see losses.py
+      learn_temperature=False,  # τ = exp(Embedder.log_temperature), a trained parameter
       mask_duplicates=True,     # drop in-batch columns repeating the query or positive
       cross_negatives=False,    # every example's hard negatives in every denominator
       hardness_alpha=0.0,       # EmbeddingGemma's hard-negative weight exp(α·sg(cos)); 5.0 there

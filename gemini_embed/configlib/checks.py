@@ -88,11 +88,6 @@ def _check_loss(loss: ml_collections.ConfigDict, dims: tuple[int, ...]) -> None:
   for field in ('learn_temperature', 'mask_duplicates', 'cross_negatives'):
     if not isinstance(loss[field], bool):
       raise ConfigError(f'config.loss.{field}={loss[field]!r}: must be True or False')
-  if loss.learn_temperature:
-    # losses.loss_and_grads supports a learned τ (a model carrying `log_temperature`),
-    # but the trainer's Embedder and its checkpoints do not carry that parameter yet.
-    raise ConfigError('config.loss.learn_temperature=True: not supported by the trainer yet '
-                      '(the loss supports it for library use; see losses.py); set it to False')
   if loss.hardness_alpha < 0:
     raise ConfigError(f'config.loss.hardness_alpha={loss.hardness_alpha}: must be >= 0 '
                       '(0 = off; EmbeddingGemma uses 5.0)')

@@ -1,0 +1,185 @@
+"""The training loop and its periodic pieces (levanter-style hooks, each `every` N steps).
+
+    hooks = [MetricsHook(...), EvalHook(...)]          # after each step, when due
+    state, step = run(state, step, total, step_fn, batches, hooks, checkpoints)
+
+`run` owns only what every step does: next batch → global arrays → jitted step →
+throughput bookkeeping → due hooks → checkpoint or preemption save. Everything
+periodic is a hook; the loop reads in ten lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import time
+import zlib
+from typing import Any, Callable, Iterator, Protocol
+
+import jax
+import numpy as np
+from absl import logging
+from flax import nnx
+from jax.experimental import multihost_utils
+
+from gemini_embed import checkpoint, flops
+from gemini_embed.data import pipeline
+from gemini_embed.data.batch import Batch
+from gemini_embed.metrics_log import MetricsLog
+
+
+def due(every: int, step: int, total: int) -> bool:
+  """Every `every` steps (0 = never) and at the last step."""
+  return bool(every) and (step % every == 0 or step == total)
+
+
+class Preemption:
+  """Has a preemption notice (SIGTERM) reached every process? Then save and stop.
+
+  Multi-process runs ask JAX's preemption sync point (`reached_preemption_sync_point`):
+  its notifier owns SIGTERM there and agrees on one step for all hosts in the
+  background, so the loop needs no collective of its own. A Python SIGTERM handler
+  would replace JAX's (the last `signal` call wins), so it is installed only when
+  jax.distributed is not initialised (the sync point then always answers False).
+  """
+
+  def __init__(self):
+    self.requested = False
+    self.distributed = jax.process_count() > 1
+    if not self.distributed:
+      signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.requested = True
+
+  def reached(self, step: int) -> bool:
+    if self.distributed:
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self.requested
+
+
+class Throughput:
+  """Examples, tokens and steps since the last report, compilation and eval excluded."""
+
+  def __init__(self, process_count: int):
+    self.process_count = process_count
+    self.reset()
+
+  def reset(self) -> None:
+    self.start, self.examples, self.tokens, self.steps = time.time(), 0, 0, 0
+
+  def count(self, local: Batch) -> None:
+    self.examples += local.size * self.process_count
+    self.tokens += local.num_tokens() * self.process_count
+    self.steps += 1
+
+  def report(self, flop_per_step: float, peak: float) -> dict[str, float]:
+    """Rates since the last reset ({} when no step was timed); then resets."""
+    out = {}
+    if self.steps:
+      dt = time.time() - self.start
+      out = dict(examples_per_s=self.examples / dt, tokens_per_s=self.tokens / dt,
+                 step_time=dt / self.steps)
+      if peak:
+        out['mfu'] = flop_per_step * self.process_count * self.steps / dt / peak
+    self.reset()
+    return out
+
+
+def fingerprint(local: Batch) -> int:
+  """24 bits identifying this process's batch (exact in float metrics): resume checks."""
+  return zlib.crc32(local.query_id.tobytes() + local.pos_id.tobytes()) & 0xFFFFFF
+
+
+class Hook(Protocol):
+  every: int
+
+  def __call__(self, step: int, state: nnx.State, metrics: dict, local: Batch) -> None: ...
+
+
+@dataclasses.dataclass
+class MetricsHook:
+  """Host-side NaN check, data counters, throughput and MFU → metrics.jsonl + progress."""
+  every: int
+  log: MetricsLog
+  data_iter: Any
+  traces: list
+  throughput: Throughput
+  flop_per_step: Callable[[Batch], float]
+  peak_flops: float
+  checkpoints: checkpoint.Checkpointer
+
+  def __call__(self, step, state, metrics, local):
+    metrics = jax.device_get(metrics)
+    bad = [k for k, v in metrics.items() if not np.all(np.isfinite(v))]
+    if bad:
+      self.checkpoints.wait()
+      raise FloatingPointError(
+          f'step {step}: metric {bad[0]}={metrics[bad[0]]} is not finite; stopping. The last '
+          f'good checkpoint is step {self.checkpoints.latest_step()} in '
+          f'{self.checkpoints.directory}')
+    metrics.update({f'data/{k}': v for k, v in self.data_iter.bad_input_counts().items()})
+    metrics.update({'compilations': len(self.traces), 'data/fingerprint': fingerprint(local)})
+    metrics.update(self.throughput.report(self.flop_per_step(local), self.peak_flops))
+    self.log.write(step, metrics)
+    self.log.progress(step, metrics)
+
+
+@dataclasses.dataclass
+class EvalHook:
+  """Periodic dev retrieval (train_eval.DevRetrievalEval) of the current model."""
+  every: int
+  evaluate: Callable[[nnx.Module], dict[str, float]]
+  graphdef: Any
+  log: MetricsLog
+  throughput: Throughput
+
+  def __call__(self, step, state, metrics, local):
+    self.log.write(step, self.evaluate(nnx.merge(self.graphdef, state).model))
+    self.throughput.start = time.time()  # keep evaluation out of the throughput numbers
+
+
+def train_flops(model_cfg, embed_dim: int) -> Callable[[Batch], float]:
+  return lambda local: flops.train_step_flops(model_cfg, embed_dim, pipeline.batch_shapes(local))
+
+
+def split_state(state: nnx.State) -> tuple[dict, dict]:
+  """(params, optimizer) pure dicts: the checkpoint's items."""
+  pure = nnx.to_pure_dict(state)
+  return pure['model'], pure['optimizer']
+
+
+def run(state: nnx.State, step: int, total_steps: int, step_fn, traces: list,
+        batches: Iterator[Batch], to_global: Callable[[Batch], Batch], hooks: list[Hook],
+        throughput: Throughput, checkpoints: checkpoint.Checkpointer,
+        checkpoint_every: int) -> tuple[nnx.State, int]:
+  """Steps until `total_steps` or a preemption (saved, then returns early)."""
+  preemption = Preemption()
+  shapes_seen = set()
+  while step < total_steps:
+    local = next(batches)
+    shapes_seen.add(tuple(jax.tree.leaves(jax.tree.map(np.shape, local))))
+    compiled_before = len(traces)
+    state, metrics = step_fn(state, to_global(local))
+    step += 1
+    assert len(traces) <= len(shapes_seen), \
+        f'step recompiled: {len(traces)} traces for {len(shapes_seen)} batch shapes'
+    if len(traces) > compiled_before:  # keep compilation out of the throughput numbers
+      jax.block_until_ready(state)
+      logging.info('step compiled for batch shapes #%d in %.1f s', len(traces),
+                   time.time() - throughput.start)
+      throughput.reset()
+    else:
+      throughput.count(local)
+    for hook in hooks:
+      if due(hook.every, step, total_steps):
+        hook(step, state, metrics, local)
+    if preemption.reached(step):
+      checkpoints.save(step, *split_state(state), batches, force=True)
+      checkpoints.wait()
+      logging.warning('SIGTERM: saved step %d to %s; exiting', step, checkpoints.directory)
+      return state, step
+    if due(checkpoint_every, step, total_steps):
+      checkpoints.save(step, *split_state(state), batches)
+  return state, step
