@@ -10,7 +10,7 @@ seqio = pytest.importorskip('seqio')
 tf = pytest.importorskip('tensorflow')
 
 from gemini_embed.data import pipeline, seqio_bridge  # noqa: E402
-from gemini_embed.data.tokenization import TextEncoder  # noqa: E402
+from gemini_embed.data.tokenization import BucketTokenizer  # noqa: E402
 from tests.data.fixtures import (data_config, numbered_rows, vocabulary_lines,  # noqa: E402
                                  word_tokenizer)
 
@@ -79,8 +79,9 @@ def test_a_sentencepiece_vocabulary_tokenizes_through_seqio(tmp_path):
   vocabulary = seqio.SentencePieceVocabulary(str(path))
   tokenizer = seqio_bridge.SeqioVocabularyTokenizer(vocabulary)
   assert tokenizer.token_to_id('<s>') == 1 and tokenizer.token_to_id('<nope>') is None
-  encoder = TextEncoder(tokenizer, max_len=16, num_buckets=2, bos_id=tokenizer.token_to_id('<s>'))
-  tokens, valid = encoder(['the quick brown fox', 'alpha'])
+  bucketed = BucketTokenizer(tokenizer, max_len=16, num_buckets=2,
+                             bos_id=tokenizer.token_to_id('<s>'))
+  tokens, valid = bucketed(['the quick brown fox', 'alpha'])
   expected = [1] + list(vocabulary.encode('the quick brown fox'))
   assert tokens[0][valid[0]].tolist() == expected[:16]
   assert vocabulary.decode(tokens[1][valid[1]][1:].tolist()) == 'alpha'
