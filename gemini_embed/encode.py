@@ -11,9 +11,9 @@ template.
 
 from __future__ import annotations
 
-import json
-
 from absl import app, flags
+
+from gemini_embed.data.jsonl import read_jsonl
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training workdir or soup directory.')
 _INPUT = flags.DEFINE_string('input', None, 'JSONL rows with a "text" field.')
@@ -28,17 +28,10 @@ _BATCH = flags.DEFINE_integer('batch_size', 64, 'Texts per device batch.')
 def read_texts(path: str) -> list[str]:
   """The "text" of every row; a bad row is an error naming its line."""
   texts = []
-  with open(path, encoding='utf-8') as f:
-    for n, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        row = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise ValueError(f'{path}:{n}: not JSON ({e.msg})') from None
-      if not isinstance(row, dict) or not isinstance(row.get('text'), str):
-        raise ValueError(f'{path}:{n}: needs a "text" string field')
-      texts.append(row['text'])
+  for n, row in read_jsonl(path):
+    if not isinstance(row.get('text'), str):
+      raise ValueError(f'{path}:{n}: needs a "text" string field')
+    texts.append(row['text'])
   return texts
 
 

@@ -8,5 +8,6 @@
     mixture.py        which dataset each global batch comes from (seeded, random access)
     pipeline.py       all of it as a grain pipeline: `train_iterator(config, tokenizer, ...)`
     build_corpora.py  real local corpora → training JSONL + dev suite (corpora/)
-    seqio_bridge.py   seqio Tasks/Mixtures both ways, seqio vocabularies (optional extra)
+    seqio_reader.py   seqio Tasks/Mixtures → rows and dataset entries, seqio vocabularies
+    seqio_export.py   our datasets → seqio Tasks + Mixture (both: the `seqio` extra)
 """

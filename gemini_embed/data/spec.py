@@ -8,7 +8,7 @@ stays overridable from the command line:
     files           comma-separated globs, relative to `config.data.root` unless absolute
                     (format 'seqio': comma-separated names of registered seqio Tasks)
     format          'jsonl' | 'array_record' (records are the same JSON objects, UTF-8)
-                    | 'seqio' (seqio_bridge.py; needs the `seqio` extra)
+                    | 'seqio' (seqio_reader.py; needs the `seqio` extra)
     task            the task string the query template receives, e.g. 'code retrieval'
     stage           'prefinetune' | 'finetune': a run reads the entries of its `config.stage`
     rate            mixture rate (> 0); rates are normalised over the stage's entries
