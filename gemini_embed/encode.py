@@ -14,6 +14,7 @@ from __future__ import annotations
 from absl import app, flags
 
 from gemini_embed.data.jsonl import read_jsonl
+from gemini_embed.eval.embeddings import mrl_view
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training workdir or soup directory.')
 _INPUT = flags.DEFINE_string('input', None, 'JSONL rows with a "text" field.')
@@ -54,8 +55,7 @@ def main(argv):
   dim = _DIM.value or emb.shape[1]
   if not 0 < dim <= emb.shape[1]:
     raise app.UsageError(f'--dim={dim}: the model embeds into {emb.shape[1]} dimensions')
-  emb = emb[:, :dim]
-  emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+  emb = mrl_view(emb, dim)
   np.save(_OUTPUT.value, emb.astype(np.float32))
   print(f'{len(texts)} {_KIND.value} texts → {_OUTPUT.value} [{emb.shape[0]}, {dim}] (step {step})')
 
