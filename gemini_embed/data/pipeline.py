@@ -168,7 +168,7 @@ def training_data(config: ml_collections.ConfigDict, tokenizer, *, family: str |
   num_buckets = d.num_buckets if process_count == 1 else 1
   query_encoder, doc_encoder = encoders_from_config(d, family or config.model.family, tokenizer,
                                                     num_buckets=num_buckets)
-  negatives = 0 if config.get('stage', 'finetune') == 'prefinetune' else d.num_negatives
+  negatives = 0 if config.stage == 'prefinetune' else d.num_negatives
   collate = Collator(query_encoder, doc_encoder, negatives, config.seed, d.task_dropout)
   make_batch = _ProcessBatch(collate, prompts, process_index * local)
   batches = task_homogeneous_batches(streams, schedule).map_with_index(make_batch)

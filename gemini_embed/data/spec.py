@@ -61,7 +61,7 @@ def dataset_entry(files: str, task: str, *, stage: str = 'finetune', rate: float
 
 def stage_datasets(config: ml_collections.ConfigDict) -> dict[str, ml_collections.ConfigDict]:
   """The dataset entries of `config.stage`, in name order (the mixture's order)."""
-  stage = config.get('stage', 'finetune')
+  stage = config.stage
   return {name: entry for name, entry in sorted(config.data.datasets.items())
           if entry.stage == stage}
 
@@ -82,7 +82,7 @@ def _check_template(where: str, template: str, allowed: tuple[str, ...]) -> None
 def check_data_config(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the first bad `config.data` field."""
   d = config.data
-  stage = config.get('stage', 'finetune')
+  stage = config.stage
   if stage not in STAGES:
     raise ValueError(f'config.stage={stage!r}: use one of {STAGES}')
   for field in ('query_max_len', 'doc_max_len', 'num_buckets', 'max_chars'):
