@@ -19,6 +19,8 @@ stays overridable from the command line:
 
 from __future__ import annotations
 
+import string
+
 import ml_collections
 
 STAGES = ('prefinetune', 'finetune')
@@ -67,7 +69,6 @@ def stage_datasets(config: ml_collections.ConfigDict) -> dict[str, ml_collection
 
 
 def _check_template(where: str, template: str, allowed: tuple[str, ...]) -> None:
-  import string
   try:
     fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
   except ValueError as e:
