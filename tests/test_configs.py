@@ -97,3 +97,12 @@ def test_sweep_points_name_real_fields(path):
       for part in key.split('.'):
         node = node[part]  # KeyError if the sweep names a field the config lacks
       assert type(node) is type(value), key
+
+
+def test_loading_a_config_file_names_the_path_when_it_cannot(tmp_path):
+  with pytest.raises(FileNotFoundError, match=r'nope\.py: no such config file'):
+    load_config_file(str(tmp_path / 'nope.py'))
+  empty = tmp_path / 'empty.py'
+  empty.write_text('X = 1\n')
+  with pytest.raises(AttributeError, match=r'empty\.py: defines no get_config'):
+    load_config_file(str(empty))
