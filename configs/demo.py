@@ -18,7 +18,7 @@ would dominate the optimiser's memory and time for no gain at this step count).
 
 import os
 
-from gemini_embed.configlib import base_config, parse_arg
+from gemini_embed.configlib import base_config, parse_arg, tiny_mode
 from gemini_embed.data.corpora.training_sets import (FINETUNE_MIXTURES, PREFINETUNE_RATES,
                                                      corpus_entries)
 from gemini_embed.models.fetch_offline import use_offline_model
@@ -70,10 +70,12 @@ def get_config(arg=None):
     config.total_steps = arg.steps or 40
     config.optim.learning_rate = 5e-5
   if arg.quick or arg.tiny:  # `tiny` as in every config: the same smoke-test size
+    tiny_mode(config)
+    # What differs from the shared tiny mode: the demo's own head (its dims are the ones
+    # the demo evaluates), two of the LLM's layers, a longer warmup, and `steps`.
+    config.embed_dim = 768
+    config.mrl_dims = (128, 256, 768)
     config.truncate_layers = 2
-    config.total_steps = arg.steps or 4
-    config.batch_size = 16
     config.optim.warmup_steps = 2
-    config.checkpoint.every = 2
-    config.log_every = 1
+    config.total_steps = arg.steps or 4
   return config

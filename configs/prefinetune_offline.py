@@ -11,25 +11,18 @@ the model's first `layers` layers), layers (keep the first N layers; 0 = all, th
 tiny mode's default is 2). Everything else is configs/prefinetune.py.
 """
 
-import importlib.util
 import os
 
-from gemini_embed.configlib import parse_arg
+from gemini_embed.configlib import load_config_file, parse_arg
 from gemini_embed.models.fetch_offline import use_offline_model
 
-
-def _prefinetune():
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'prefinetune.py')
-  spec = importlib.util.spec_from_file_location('prefinetune_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+PREFINETUNE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'prefinetune.py')
 
 
 def get_config(arg=None):
   arg = parse_arg(arg, config_file='configs/prefinetune_offline.py', llm='smollm2', tiny=False,
                   layers=-1)
-  config = _prefinetune().get_config('tiny' if arg.tiny else None)
+  config = load_config_file(PREFINETUNE, 'tiny' if arg.tiny else None)
   use_offline_model(config, arg.llm)   # config.model: the LLM's shape; init_from: its directory
   layers = arg.layers if arg.layers >= 0 else (2 if arg.tiny else 0)
   config.truncate_layers = layers

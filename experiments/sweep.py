@@ -11,17 +11,16 @@ compares them with one `evaluate --workdir=name=DIR,...` if --suite is given.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shlex
 import subprocess
 import sys
 
+from gemini_embed.configlib import config_module
+
 
 def sweep_points(config_arg: str) -> list[dict]:
   path = config_arg.split(':', 1)[0]
-  spec = importlib.util.spec_from_file_location('swept_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = config_module(path)
   if not hasattr(module, 'sweep'):
     raise SystemExit(f'{path} defines no sweep(add)')
   points: list[dict] = []

@@ -20,6 +20,7 @@ import sys
 import time
 
 from absl import app, flags
+from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/demo', 'Where everything goes.')
 _QUICK = flags.DEFINE_bool('quick', False, 'Smoke-test size (minutes): the CI path.')
@@ -98,11 +99,9 @@ def main(argv):
 
 
 def plot_loss_curves(runs: dict[str, str], png: str) -> None:
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
   os.makedirs(os.path.dirname(png), exist_ok=True)
-  fig, ax = plt.subplots(figsize=(7, 4))
+  fig = Figure(figsize=(7, 4))
+  ax = fig.subplots()
   pre_last = 0
   for name, workdir in runs.items():
     with open(os.path.join(workdir, 'metrics.jsonl')) as f:
@@ -117,7 +116,6 @@ def plot_loss_curves(runs: dict[str, str], png: str) -> None:
   ax.legend()
   fig.tight_layout()
   fig.savefig(png, dpi=120)
-  plt.close(fig)
 
 
 def summary(results_json: str) -> str:

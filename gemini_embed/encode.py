@@ -11,9 +11,10 @@ template.
 
 from __future__ import annotations
 
-import json
-
 from absl import app, flags
+
+from gemini_embed.data.jsonl import read_jsonl
+from gemini_embed.eval.embeddings import mrl_view
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training workdir or soup directory.')
 _INPUT = flags.DEFINE_string('input', None, 'JSONL rows with a "text" field.')
@@ -28,17 +29,10 @@ _BATCH = flags.DEFINE_integer('batch_size', 64, 'Texts per device batch.')
 def read_texts(path: str) -> list[str]:
   """The "text" of every row; a bad row is an error naming its line."""
   texts = []
-  with open(path, encoding='utf-8') as f:
-    for n, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        row = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise ValueError(f'{path}:{n}: not JSON ({e.msg})') from None
-      if not isinstance(row, dict) or not isinstance(row.get('text'), str):
-        raise ValueError(f'{path}:{n}: needs a "text" string field')
-      texts.append(row['text'])
+  for n, row in read_jsonl(path):
+    if not isinstance(row.get('text'), str):
+      raise ValueError(f'{path}:{n}: needs a "text" string field')
+    texts.append(row['text'])
   return texts
 
 
@@ -61,8 +55,7 @@ def main(argv):
   dim = _DIM.value or emb.shape[1]
   if not 0 < dim <= emb.shape[1]:
     raise app.UsageError(f'--dim={dim}: the model embeds into {emb.shape[1]} dimensions')
-  emb = emb[:, :dim]
-  emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+  emb = mrl_view(emb, dim)
   np.save(_OUTPUT.value, emb.astype(np.float32))
   print(f'{len(texts)} {_KIND.value} texts → {_OUTPUT.value} [{emb.shape[0]}, {dim}] (step {step})')
 

@@ -10,6 +10,7 @@ import time
 from typing import Mapping
 
 import jax
+from tensorboardX import SummaryWriter
 
 
 class MetricsLog:
@@ -23,11 +24,7 @@ class MetricsLog:
     if self.enabled:
       os.makedirs(workdir, exist_ok=True)
       self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
-      try:
-        from tensorboardX import SummaryWriter
-        self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
-      except ImportError:  # the package is a dependency; a broken install only loses TB files
-        print('tensorboardX is not importable: metrics go to metrics.jsonl only')
+      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
 
   def write(self, step: int, metrics: Mapping[str, float]) -> None:
     if not self.enabled:

@@ -77,13 +77,10 @@ def random_inputs(seed, b=12, d=48, k=0, noise=0.6):
 
 def tiny_config():
   """configs/prefinetune.py in its tiny mode (what the tests run)."""
-  import importlib.util
   import os
+  from gemini_embed.configlib import load_config_file
   path = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'configs', 'prefinetune.py')
-  spec = importlib.util.spec_from_file_location('prefinetune_config', path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config('tiny')
+  return load_config_file(path, 'tiny')
 
 
 def random_batch(seed, b, vocab, lq=10, ld=12, k=0):

@@ -8,19 +8,11 @@ import sys
 import pytest
 from ml_collections import config_flags  # noqa: F401  (the CLI path is tested below)
 
-from gemini_embed.configlib import check_config, parse_arg
+from gemini_embed.configlib import check_config, config_module, load_config_file, parse_arg
 from gemini_embed.configlib.checks import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, 'configs', '*.py')))
-
-
-def _load(path):
-  import importlib.util
-  spec = importlib.util.spec_from_file_location('cfg', path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod
 
 
 def test_parse_arg_types_and_flags():
@@ -35,13 +27,13 @@ def test_parse_arg_types_and_flags():
 
 @pytest.mark.parametrize('path', CONFIGS, ids=os.path.basename)
 def test_every_config_has_a_valid_tiny_mode(path):
-  config = _load(path).get_config('tiny')
+  config = load_config_file(path, 'tiny')
   check_config(config, num_devices=8)
   assert config.batch_size <= 64
 
 
 def _tiny():
-  return _load(os.path.join(ROOT, 'configs', 'prefinetune.py')).get_config('tiny')
+  return load_config_file(os.path.join(ROOT, 'configs', 'prefinetune.py'), 'tiny')
 
 
 @pytest.mark.parametrize('field,value,message', [
@@ -91,7 +83,7 @@ def test_command_line_overrides_reach_the_config(tmp_path):
 
 @pytest.mark.parametrize('path', CONFIGS, ids=os.path.basename)
 def test_sweep_points_name_real_fields(path):
-  module = _load(path)
+  module = config_module(path)
   if not hasattr(module, 'sweep'):
     pytest.skip('no sweep')
   points = []
@@ -104,3 +96,12 @@ def test_sweep_points_name_real_fields(path):
       for part in key.split('.'):
         node = node[part]  # KeyError if the sweep names a field the config lacks
       assert type(node) is type(value), key
+
+
+def test_loading_a_config_file_names_the_path_when_it_cannot(tmp_path):
+  with pytest.raises(FileNotFoundError, match=r'nope\.py: no such config file'):
+    load_config_file(str(tmp_path / 'nope.py'))
+  empty = tmp_path / 'empty.py'
+  empty.write_text('X = 1\n')
+  with pytest.raises(AttributeError, match=r'empty\.py: defines no get_config'):
+    load_config_file(str(empty))

@@ -40,11 +40,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_config(name: str, arg: str = 'tiny'):
-  import importlib.util
-  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'configs', f'{name}.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  from gemini_embed.configlib import load_config_file
+  return load_config_file(os.path.join(ROOT, 'configs', f'{name}.py'), arg)
 
 
 def train_command(workdir: str, data_root: str, *overrides: str, config: str = 'prefinetune',

@@ -14,6 +14,7 @@ from gemini_embed.sharding import DEFAULT_RULES
 def base_config(model: str = 'tiny') -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
+  c.stage = 'finetune'  # 'prefinetune' | 'finetune': which `data.datasets` entries a run reads
   # Backbone: a preset's shape; replaced by the checkpoint's own config when
   # `init_from` names an HF directory, a GGUF model directory or a workdir.
   c.model = model_config(model)

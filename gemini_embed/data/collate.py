@@ -18,7 +18,7 @@ import numpy as np
 from gemini_embed.data import prompts
 from gemini_embed.data.batch import Batch
 from gemini_embed.data.sources import Example
-from gemini_embed.data.tokenization import TextEncoder
+from gemini_embed.data.tokenization import BucketTokenizer
 
 
 def normalise_text(text: str) -> str:
@@ -41,8 +41,8 @@ class DatasetPrompts:
 @dataclasses.dataclass
 class Collator:
   """Builds the `Batch` of one process: rows `first_row ...` of global batch `step`."""
-  query_encoder: TextEncoder
-  doc_encoder: TextEncoder
+  query_encoder: BucketTokenizer
+  doc_encoder: BucketTokenizer
   num_negatives: int
   seed: int = 0
   task_dropout: float = 0.0
@@ -82,18 +82,3 @@ class Collator:
       batch.update(neg_tokens=neg_tokens, neg_valid=neg_valid, has_neg=has_neg)
     return Batch(**batch)
 
-
-def pad_batch(batch: Batch, query_len: int, doc_len: int) -> Batch:
-  """Right-pads a Batch's token axes to (at least) the given lengths."""
-  def grow(x, length, pad_value):
-    if x is None or x.shape[-1] >= length:
-      return x
-    widths = [(0, 0)] * (x.ndim - 1) + [(0, length - x.shape[-1])]
-    return np.pad(x, widths, constant_values=pad_value)
-  return batch.replace(
-      query_tokens=grow(batch.query_tokens, query_len, 0),
-      query_valid=grow(batch.query_valid, query_len, False),
-      pos_tokens=grow(batch.pos_tokens, doc_len, 0),
-      pos_valid=grow(batch.pos_valid, doc_len, False),
-      neg_tokens=grow(batch.neg_tokens, doc_len, 0),
-      neg_valid=grow(batch.neg_valid, doc_len, False))

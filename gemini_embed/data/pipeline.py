@@ -14,9 +14,11 @@ global batches; process p of P reads only rows [p·B/P, (p+1)·B/P) of each, the
 prompts, tokenises and pads them (collate.py). Everything is index-addressed, so
 the iterator's state is the next step and restoring resumes at exactly that batch.
 
-Token lengths are bucketed per process; with P > 1 the processes agree on the
-largest bucket (one small all-gather per batch, on the consuming thread) so that
-`jax.make_array_from_process_local_data` sees equal local shapes.
+Token lengths: one process pads each batch to the smallest length bucket that
+holds it (tokenization.py). With P > 1 processes every process pads to the top
+bucket (`config.data.query_max_len`, `doc_max_len`), which all of them know from
+the config, so `jax.make_array_from_process_local_data` sees equal local shapes
+with one compilation and no per-step communication (packing will recover the padding).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import zlib
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import grain
 import jax
@@ -34,34 +36,20 @@ from absl import logging
 
 from gemini_embed.data import spec
 from gemini_embed.data.batch import Batch
-from gemini_embed.data.collate import Collator, DatasetPrompts, pad_batch
+from gemini_embed.data.collate import Collator, DatasetPrompts
 from gemini_embed.data.mixture import MixtureSchedule
 from gemini_embed.data.sources import Example, InputReport, load_examples
 from gemini_embed.data.tokenization import encoders_from_config
 
-AgreeLengths = Callable[[np.ndarray], np.ndarray]
-
-
-def _allgather_max(lengths: np.ndarray) -> np.ndarray:
-  from jax.experimental import multihost_utils
-  return np.asarray(multihost_utils.process_allgather(lengths)).reshape(-1, lengths.size).max(0)
-
-
 class TrainingIterator(grain.DatasetIterator):
-  """This process's batches; grain-checkpointable; pads to the processes' common lengths."""
+  """This process's batches; grain-checkpointable; counts the bad rows skipped."""
 
-  def __init__(self, parent: grain.DatasetIterator, report: InputReport,
-               agree: AgreeLengths | None):
+  def __init__(self, parent: grain.DatasetIterator, report: InputReport):
     super().__init__(parent)
-    self._report, self._agree = report, agree
+    self._report = report
 
   def __next__(self) -> Batch:
-    batch = next(self._parent)
-    if self._agree is None:
-      return batch
-    local = np.array([batch.query_tokens.shape[1], batch.pos_tokens.shape[1]], np.int32)
-    query_len, doc_len = (int(x) for x in self._agree(local))
-    return pad_batch(batch, query_len, doc_len)
+    return next(self._parent)
 
   def get_state(self) -> dict[str, Any]:
     return self._parent.get_state()
@@ -135,10 +123,8 @@ class TrainingData:
   process_count: int
   local_batch_size: int
 
-  agree_lengths: AgreeLengths | None = None
-
   def iterator(self) -> TrainingIterator:
-    return TrainingIterator(iter(self.dataset), self.report, self.agree_lengths)
+    return TrainingIterator(iter(self.dataset), self.report)
 
   def dataset_name(self, step: int) -> str:
     return self.names[self.schedule[step][0]]
@@ -148,13 +134,12 @@ class TrainingData:
 
 
 def training_data(config: ml_collections.ConfigDict, tokenizer, *, family: str | None = None,
-                  process_index: int | None = None, process_count: int | None = None,
-                  agree_lengths: AgreeLengths | None = None) -> TrainingData:
+                  process_index: int | None = None, process_count: int | None = None
+                  ) -> TrainingData:
   """Builds the pipeline of `config.stage`'s datasets for one process.
 
   `family` picks BOS/EOS when config.data.*_token is 'auto' (default config.model.family;
   the trainer passes the checkpoint's).
-  `agree_lengths` overrides the cross-process all-gather (tests).
   """
   spec.check_data_config(config)
   d = config.data
@@ -179,19 +164,24 @@ def training_data(config: ml_collections.ConfigDict, tokenizer, *, family: str |
 
   rates = np.array([e.rate for e in entries.values()], np.float64)
   schedule = MixtureSchedule(rates, config.seed)
-  query_encoder, doc_encoder = encoders_from_config(d, family or config.model.family, tokenizer)
-  negatives = 0 if config.get('stage', 'finetune') == 'prefinetune' else d.num_negatives
+  # P > 1: the top bucket only, so every process's local shapes agree (module docstring).
+  num_buckets = d.num_buckets if process_count == 1 else 1
+  query_encoder, doc_encoder = encoders_from_config(d, family or config.model.family, tokenizer,
+                                                    num_buckets=num_buckets)
+  negatives = 0 if config.stage == 'prefinetune' else d.num_negatives
   collate = Collator(query_encoder, doc_encoder, negatives, config.seed, d.task_dropout)
   make_batch = _ProcessBatch(collate, prompts, process_index * local)
   batches = task_homogeneous_batches(streams, schedule).map_with_index(make_batch)
   dataset = batches.to_iter_dataset(grain.ReadOptions(
       num_threads=d.read_threads, prefetch_buffer_size=d.prefetch_batches))
-  if agree_lengths is None and process_count > 1:
-    agree_lengths = _allgather_max
   logging.info('data: %s, rates %s, %d rows per process', list(entries), rates / rates.sum(),
                local)
+  if process_count > 1:
+    logging.info('data: %d processes: every batch is padded to the top bucket (queries %d, '
+                 'documents %d tokens) so that local shapes agree without communication',
+                 process_count, d.query_max_len, d.doc_max_len)
   return TrainingData(list(entries), rates / rates.sum(), schedule, report, dataset,
-                      process_index, process_count, local, agree_lengths)
+                      process_index, process_count, local)
 
 
 def train_iterator(config: ml_collections.ConfigDict, tokenizer, family: str | None = None,

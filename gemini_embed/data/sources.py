@@ -8,9 +8,10 @@ raises `BadInputError` naming file:line (file:record for ArrayRecord) and the
 reason; otherwise bad rows are skipped and counted by reason in an `InputReport`.
 A dataset left with no valid row is an error naming it.
 
-JSONL rows are parsed once and held in memory. ArrayRecord files are scanned once
-(to count and index the valid records every process agrees on) and read lazily.
-Format 'seqio' reads registered seqio Tasks (seqio_bridge.py) through the same checks.
+JSONL rows are parsed once (jsonl.py) and held in memory. ArrayRecord files are
+scanned once (to count and index the valid records every process agrees on) and
+read lazily. Format 'seqio' reads registered seqio Tasks (seqio_reader.py) through
+the same checks.
 """
 
 from __future__ import annotations
@@ -23,9 +24,13 @@ import os
 from typing import Any, Iterator, Sequence
 
 from absl import logging
+from array_record.python.array_record_module import ArrayRecordWriter
+from grain.sources import ArrayRecordDataSource
 
-REASONS = ('invalid_utf8', 'malformed_json', 'not_an_object', 'missing_field', 'empty_field',
-           'wrong_type', 'too_long')
+from gemini_embed.data import jsonl
+
+# jsonl.REASONS (the line is not a JSON object), then the row-level reasons.
+REASONS = jsonl.REASONS + ('missing_field', 'empty_field', 'wrong_type', 'too_long')
 
 
 class BadInputError(ValueError):
@@ -76,22 +81,12 @@ def _text(row: dict, key: str, max_chars: int) -> str:
 
 
 def parse_row(raw: bytes, max_chars: int) -> Example:
-  """One record → Example; raises _BadRow(reason, detail)."""
-  try:
-    line = raw.decode('utf-8')
-  except UnicodeDecodeError as e:
-    raise _BadRow('invalid_utf8', str(e)) from None
-  try:
-    row = json.loads(line)
-  except json.JSONDecodeError as e:
-    raise _BadRow('malformed_json', str(e)) from None
-  return validate_row(row, max_chars)
+  """One JSON record → Example; raises jsonl.JsonLineError or _BadRow(reason, detail)."""
+  return validate_row(jsonl.json_object(raw), max_chars)
 
 
-def validate_row(row: Any, max_chars: int) -> Example:
-  """A decoded row (dict) → Example; raises _BadRow(reason, detail)."""
-  if not isinstance(row, dict):
-    raise _BadRow('not_an_object', f'a JSON {type(row).__name__}, expected an object')
+def validate_row(row: dict[str, Any], max_chars: int) -> Example:
+  """A JSON object → Example; raises _BadRow(reason, detail)."""
   for key in ('query', 'positive'):
     if key not in row or row[key] is None:
       raise _BadRow('missing_field', f'no {key!r}')
@@ -127,31 +122,17 @@ def expand_files(name: str, files: str, root: str) -> list[str]:
   return paths
 
 
-def _jsonl_records(path: str) -> Iterator[tuple[str, bytes]]:
-  with open(path, 'rb') as f:
-    for line_no, raw in enumerate(f, 1):
-      if raw.strip():
-        yield f'{path}:{line_no}', raw
-
-
-def _seqio_records(name: str) -> Iterator[tuple[str, dict]]:
-  from gemini_embed.data import seqio_bridge  # TensorFlow: only when asked for
-  for i, row in enumerate(seqio_bridge.task_rows(name)):
+def _seqio_rows(name: str) -> Iterator[tuple[str, dict]]:
+  # seqio imports TensorFlow: only for format 'seqio' (the `seqio` extra).
+  from gemini_embed.data import seqio_reader  # noqa: PLC0415
+  for i, row in enumerate(seqio_reader.task_rows(name)):
     yield f'seqio task {name}:example {i}', row
-
-
-def _array_record_records(path: str) -> Iterator[tuple[str, bytes]]:
-  from grain.sources import ArrayRecordDataSource
-  source = ArrayRecordDataSource([path])
-  for i in range(len(source)):
-    yield f'{path}:record {i}', source[i]
 
 
 class ArrayRecordExamples:
   """Random access to the valid records of ArrayRecord files, parsed on read."""
 
   def __init__(self, paths: Sequence[str], valid: Sequence[tuple[int, int]], max_chars: int):
-    from grain.sources import ArrayRecordDataSource
     self._sources = [ArrayRecordDataSource([p]) for p in paths]
     self._valid = list(valid)  # (file index, record index)
     self._max_chars = max_chars
@@ -167,34 +148,51 @@ class ArrayRecordExamples:
 def load_examples(name: str, entry, *, root: str, strict: bool, max_chars: int,
                   report: InputReport) -> Sequence[Example]:
   """The valid examples of one dataset entry, as a random-access sequence."""
-  if entry.format == 'seqio':  # `files` names seqio Tasks, comma-separated
-    paths = [t.strip() for t in entry.files.split(',') if t.strip()]
-    read, parse = _seqio_records, validate_row
-  else:
-    paths = expand_files(name, entry.files, root)
-    read = _jsonl_records if entry.format == 'jsonl' else _array_record_records
-    parse = parse_row
   counts = report.skipped.setdefault(name, collections.Counter())
-  examples, valid = [], []
-  for file_index, path in enumerate(paths):
-    for record_index, (where, raw) in enumerate(read(path)):
-      try:
-        example = parse(raw, max_chars)
-      except _BadRow as bad:
-        if strict:
-          raise BadInputError(f'{where}: {bad.reason}: {bad.detail} (dataset {name!r}; '
-                              'config.data.strict=False skips and counts bad rows)') from None
-        counts[bad.reason] += 1
-        continue
-      if entry.format != 'array_record':
-        examples.append(example)
-      else:
-        valid.append((file_index, record_index))
+
+  def reject(where: str, reason: str, detail: str) -> None:
+    if strict:
+      raise BadInputError(f'{where}: {reason}: {detail} (dataset {name!r}; '
+                          'config.data.strict=False skips and counts bad rows)') from None
+    counts[reason] += 1
+
+  def example(where: str, row: dict) -> Example | None:
+    try:
+      return validate_row(row, max_chars)
+    except _BadRow as bad:
+      reject(where, bad.reason, bad.detail)
+      return None
+
+  def bad_line(error: jsonl.JsonLineError) -> None:
+    reject(error.where, error.reason, error.detail)
+
+  if entry.format == 'array_record':  # scanned once here, read again on access
+    paths = expand_files(name, entry.files, root)
+    valid = []  # (file index, record index)
+    for file_index, path in enumerate(paths):
+      source = ArrayRecordDataSource([path])
+      for record in range(len(source)):
+        where = f'{path}:record {record}'
+        try:
+          row = jsonl.json_object(source[record])
+        except jsonl.JsonLineError as bad:
+          reject(where, bad.reason, bad.detail)
+          continue
+        if example(where, row) is not None:
+          valid.append((file_index, record))
+    result = ArrayRecordExamples(paths, valid, max_chars)
+  else:
+    if entry.format == 'seqio':  # `files` names seqio Tasks, comma-separated
+      paths = [t.strip() for t in entry.files.split(',') if t.strip()]
+      rows = ((where, row) for task in paths for where, row in _seqio_rows(task))
+    else:
+      paths = expand_files(name, entry.files, root)
+      rows = ((f'{path}:{line}', row) for path in paths
+              for line, row in jsonl.read_jsonl(path, on_error=bad_line))
+    result = [e for e in (example(where, row) for where, row in rows) if e is not None]
   total_skipped = sum(counts.values())
   if total_skipped:
     logging.warning('dataset %s: skipped %d bad rows: %s', name, total_skipped, dict(counts))
-  result = examples if entry.format != 'array_record' else \
-      ArrayRecordExamples(paths, valid, max_chars)
   if not len(result):
     raise BadInputError(f'dataset {name!r} ({", ".join(paths)}): no valid example '
                         f'(skipped: {dict(counts) or "none; the files are empty"})')
@@ -204,7 +202,6 @@ def load_examples(name: str, entry, *, root: str, strict: bool, max_chars: int,
 
 def write_array_record(path: str, rows: Sequence[dict | bytes]) -> None:
   """Writes rows (dicts as JSON, or raw bytes) as an ArrayRecord file, one per record."""
-  from array_record.python.array_record_module import ArrayRecordWriter
   writer = ArrayRecordWriter(path, 'group_size:1')
   for row in rows:
     writer.write(row if isinstance(row, bytes) else json.dumps(row).encode('utf-8'))

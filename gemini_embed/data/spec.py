@@ -8,7 +8,7 @@ stays overridable from the command line:
     files           comma-separated globs, relative to `config.data.root` unless absolute
                     (format 'seqio': comma-separated names of registered seqio Tasks)
     format          'jsonl' | 'array_record' (records are the same JSON objects, UTF-8)
-                    | 'seqio' (seqio_bridge.py; needs the `seqio` extra)
+                    | 'seqio' (seqio_reader.py; needs the `seqio` extra)
     task            the task string the query template receives, e.g. 'code retrieval'
     stage           'prefinetune' | 'finetune': a run reads the entries of its `config.stage`
     rate            mixture rate (> 0); rates are normalised over the stage's entries
@@ -18,6 +18,8 @@ stays overridable from the command line:
 """
 
 from __future__ import annotations
+
+import string
 
 import ml_collections
 
@@ -61,13 +63,12 @@ def dataset_entry(files: str, task: str, *, stage: str = 'finetune', rate: float
 
 def stage_datasets(config: ml_collections.ConfigDict) -> dict[str, ml_collections.ConfigDict]:
   """The dataset entries of `config.stage`, in name order (the mixture's order)."""
-  stage = config.get('stage', 'finetune')
+  stage = config.stage
   return {name: entry for name, entry in sorted(config.data.datasets.items())
           if entry.stage == stage}
 
 
 def _check_template(where: str, template: str, allowed: tuple[str, ...]) -> None:
-  import string
   try:
     fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
   except ValueError as e:
@@ -82,7 +83,7 @@ def _check_template(where: str, template: str, allowed: tuple[str, ...]) -> None
 def check_data_config(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the first bad `config.data` field."""
   d = config.data
-  stage = config.get('stage', 'finetune')
+  stage = config.stage
   if stage not in STAGES:
     raise ValueError(f'config.stage={stage!r}: use one of {STAGES}')
   for field in ('query_max_len', 'doc_max_len', 'num_buckets', 'max_chars'):

@@ -57,8 +57,9 @@ def special_tokens(family: str, bos: str = AUTO, eos: str = AUTO) -> tuple[str, 
 
 
 @dataclasses.dataclass
-class TextEncoder:
-  """One side's encoder (queries or documents): tokenise, add specials, pad to a bucket."""
+class BucketTokenizer:
+  """One side's tokenizer (queries or documents): texts → token ids with BOS/EOS,
+  truncated to `max_len`, padded to a length bucket (Int32[N, L] tokens, Bool[N, L] valid)."""
   tokenizer: object
   max_len: int
   num_buckets: int = 3
@@ -94,10 +95,15 @@ class TextEncoder:
     return self.pad(self.token_lists(texts))
 
 
-def encoders_from_config(data_config, family: str, tokenizer) -> tuple[TextEncoder, TextEncoder]:
-  """(query encoder, document encoder) from `config.data` and the model family."""
+def encoders_from_config(data_config, family: str, tokenizer, num_buckets: int | None = None
+                         ) -> tuple[BucketTokenizer, BucketTokenizer]:
+  """(query side, document side) from `config.data` and the model family.
+
+  `num_buckets` overrides `config.data.num_buckets` (1: always pad to max_len, what a
+  multi-process pipeline needs for equal shapes on every process)."""
   bos, eos = special_tokens(family, data_config.bos_token, data_config.eos_token)
   bos_id = special_token_id(tokenizer, bos, 'config.data.bos_token')
   eos_id = special_token_id(tokenizer, eos, 'config.data.eos_token')
-  make = lambda max_len: TextEncoder(tokenizer, max_len, data_config.num_buckets, bos_id, eos_id)
+  buckets = data_config.num_buckets if num_buckets is None else num_buckets
+  make = lambda max_len: BucketTokenizer(tokenizer, max_len, buckets, bos_id, eos_id)
   return make(data_config.query_max_len), make(data_config.doc_max_len)

@@ -38,7 +38,8 @@ class MtebEncoder:
 
   def __init__(self, encode: EncodeFn, name: str, embed_dim: int, *, dim: int | None = None,
                revision: str = 'local', task_strings: Mapping[str, str] | None = None):
-    from mteb.models.model_meta import ModelMeta
+    # mteb is optional and heavy: imported only when an adapter is built.
+    from mteb.models.model_meta import ModelMeta  # noqa: PLC0415
 
     if '/' not in name:
       raise ValueError(f'mteb model names look like "org/model", got {name!r}')

@@ -16,6 +16,8 @@ import json
 import math
 from pathlib import Path
 
+from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
+
 from gemini_embed.eval.suite_evaluation import main_scores
 
 
@@ -63,10 +65,6 @@ def markdown_table(results: dict) -> str:
 def plot_score_vs_dim(results: dict, path: Path) -> None:
   """One panel per task type plus Mean(Task): main score ×100 against MRL dim, a line per
   model; systems without a dim (BM25) are dashed horizontal lines."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
-
   agg = results['aggregates']
   task_types = list(dict.fromkeys(info['type'] for info in results['tasks'].values()))
   panels = task_types + ['Mean(Task)']
@@ -76,7 +74,8 @@ def plot_score_vs_dim(results: dict, path: Path) -> None:
   all_dims = sorted({s['dim'] for s in results['systems'].values() if s['dim'] is not None})
   cols = min(4, len(panels))
   rows = math.ceil(len(panels) / cols)
-  fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+  fig = Figure(figsize=(4 * cols, 3.2 * rows))
+  axes = fig.subplots(rows, cols, squeeze=False)
   for ax, panel in zip(axes.flat, panels):
     for model in models:
       systems = [(s['dim'], label) for label, s in results['systems'].items()
@@ -102,7 +101,6 @@ def plot_score_vs_dim(results: dict, path: Path) -> None:
   axes.flat[0].legend(fontsize='small')
   fig.tight_layout()
   fig.savefig(path, dpi=100)
-  plt.close(fig)
 
 
 def write_results(results: dict, out_dir: str | Path) -> dict[str, Path]:

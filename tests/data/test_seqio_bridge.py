@@ -9,8 +9,8 @@ import pytest
 seqio = pytest.importorskip('seqio')
 tf = pytest.importorskip('tensorflow')
 
-from gemini_embed.data import pipeline, seqio_bridge  # noqa: E402
-from gemini_embed.data.tokenization import TextEncoder  # noqa: E402
+from gemini_embed.data import pipeline, seqio_export, seqio_reader  # noqa: E402
+from gemini_embed.data.tokenization import BucketTokenizer  # noqa: E402
 from tests.data.fixtures import (data_config, numbered_rows, vocabulary_lines,  # noqa: E402
                                  word_tokenizer)
 
@@ -24,12 +24,12 @@ def test_our_datasets_register_as_tasks_and_a_mixture_with_the_same_rates(tmp_pa
   rows[3]['title'] = 'T'
   config = data_config(tmp_path, {'alpha': (rows + ['{bad json'], 3.0),
                                   'beta': (numbered_rows('beta', 4), 1.0)})
-  name = seqio_bridge.register_seqio_tasks(config, prefix='t1.')
+  name = seqio_export.register_seqio_tasks(config, prefix='t1.')
   assert name == 't1.finetune'
   mixture = seqio.get_mixture_or_task(name)
   rates = {t.name: mixture.get_rate(t) for t in mixture.tasks}
   assert rates == {'t1.alpha': 3.0, 't1.beta': 1.0}
-  got = seqio_bridge.task_rows('t1.alpha')
+  got = seqio_reader.task_rows('t1.alpha')
   assert [r['query'] for r in got] == [r['query'] for r in rows]
   assert got[1]['negative'] == ['alpha n 1', 'alpha n 9'] and 'negative' not in got[2]
   assert got[3]['title'] == 'T' and 'title' not in got[0]
@@ -53,7 +53,7 @@ def test_a_seqio_mixture_feeds_task_homogeneous_batches(tmp_path):
   seqio.MixtureRegistry.remove('t2.mix')
   seqio.MixtureRegistry.add('t2.mix', [('t2.alpha', 2.0), ('t2.beta', 1.0)])
   config = data_config(tmp_path, {}, batch_size=4)
-  config.data.datasets = seqio_bridge.seqio_entries('t2.mix', task='retrieval')
+  config.data.datasets = seqio_reader.seqio_entries('t2.mix', task='retrieval')
   assert {k: e.rate for k, e in config.data.datasets.items()} == {'t2_alpha': 2.0, 't2_beta': 1.0}
   data = pipeline.training_data(config, TOK)
   assert data.rates.tolist() == pytest.approx([2 / 3, 1 / 3])
@@ -77,10 +77,11 @@ def test_a_sentencepiece_vocabulary_tokenizes_through_seqio(tmp_path):
   path = tmp_path / 'sp.model'
   path.write_bytes(model.getvalue())
   vocabulary = seqio.SentencePieceVocabulary(str(path))
-  tokenizer = seqio_bridge.SeqioVocabularyTokenizer(vocabulary)
+  tokenizer = seqio_reader.SeqioVocabularyTokenizer(vocabulary)
   assert tokenizer.token_to_id('<s>') == 1 and tokenizer.token_to_id('<nope>') is None
-  encoder = TextEncoder(tokenizer, max_len=16, num_buckets=2, bos_id=tokenizer.token_to_id('<s>'))
-  tokens, valid = encoder(['the quick brown fox', 'alpha'])
+  bucketed = BucketTokenizer(tokenizer, max_len=16, num_buckets=2,
+                             bos_id=tokenizer.token_to_id('<s>'))
+  tokens, valid = bucketed(['the quick brown fox', 'alpha'])
   expected = [1] + list(vocabulary.encode('the quick brown fox'))
   assert tokens[0][valid[0]].tolist() == expected[:16]
   assert vocabulary.decode(tokens[1][valid[1]][1:].tolist()) == 'alpha'

@@ -1,11 +1,10 @@
 """`config.data` checks name the field; the real configs' dataset entries match the builder."""
 
-import importlib.util
 import os
 
 import pytest
 
-from gemini_embed.configlib import check_config
+from gemini_embed.configlib import check_config, load_config_file
 from gemini_embed.configlib.checks import ConfigError
 from gemini_embed.data.corpora.training_sets import FINETUNE_MIXTURES, TRAINING_SETS
 
@@ -13,10 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
 def _config(name, arg='tiny'):
-  spec = importlib.util.spec_from_file_location('cfg', os.path.join(ROOT, 'configs', name))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return load_config_file(os.path.join(ROOT, 'configs', name), arg)
 
 
 @pytest.mark.parametrize('field,value,message', [

@@ -14,7 +14,8 @@ DEV_LOCALES = ('de', 'es', 'hi', 'ja', 'ru', 'zh')
 
 def name_pairs() -> list[tuple[str, str, str, str]]:
   """(entity, locale, English name, localised name) over base-language locales, sorted."""
-  from babel import Locale, localedata
+  # babel: build_corpora.ensure_sources installs it on demand, after this module is imported.
+  from babel import Locale, localedata  # noqa: PLC0415
   english = Locale('en')
   entities = {**{f'language:{c}': n for c, n in english.languages.items()},
               **{f'territory:{c}': n for c, n in english.territories.items()}}

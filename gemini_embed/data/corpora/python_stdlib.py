@@ -14,6 +14,8 @@ import os
 import sysconfig
 import textwrap
 
+from pydoc_data.topics import topics
+
 from gemini_embed.data.corpora.output import CorpusOutput, capped, is_dev, seeded_random
 
 _SKIP_PARTS = {'test', 'tests', 'idlelib', 'turtledemo', 'site-packages', 'dist-packages',
@@ -90,7 +92,6 @@ def module_functions(module: str, source: str, max_chars: int = 4000) -> list[Fu
 
 def topic_pairs(max_per_topic: int = 6) -> list[dict]:
   """(reference topic title, one paragraph) pairs from pydoc_data.topics."""
-  from pydoc_data.topics import topics
   rows = []
   for key, text in sorted(topics.items()):
     title = key.replace('-', ' ')

@@ -1,9 +1,8 @@
-"""seqio interop (the `seqio` extra; imports TensorFlow, so only this module does).
+"""seqio → our pipeline (the `seqio` extra; imports TensorFlow, so only the seqio
+modules do, and sources.py imports this one only for format 'seqio').
 
-Three directions:
-
-    register_seqio_tasks(config)       our `config.stage` datasets → seqio Tasks (raw text
-                                       features) + a Mixture with the same rates
+    task_rows('some_task')             a registered Task's examples as our raw rows,
+                                       which sources.py validates like JSONL rows
     seqio_entries('some_mixture', ...) an existing seqio Task/Mixture → `config.data.datasets`
                                        entries (format 'seqio', one per Task, the
                                        Mixture's rates), read by the grain pipeline with
@@ -12,72 +11,22 @@ Three directions:
                                        where the pipeline expects a `tokenizers.Tokenizer`
 
 Rows from a seqio Task are mapped to our fields by `FIELD_ALIASES` (so T5-style
-`inputs`/`targets` Tasks read as query/positive).
+`inputs`/`targets` Tasks read as query/positive). The other direction, our datasets
+as seqio Tasks, is seqio_export.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Sequence
 
 import ml_collections
 import seqio
-import tensorflow as tf
 
 from gemini_embed.data import spec
-from gemini_embed.data.sources import InputReport, load_examples
 
 FIELD_ALIASES = {'query': ('query', 'inputs'), 'positive': ('positive', 'targets'),
                  'negative': ('negative',), 'title': ('title',)}
-_RAW = dict(vocabulary=seqio.PassThroughVocabulary(size=0), add_eos=False, dtype=tf.string)
-RAW_TEXT_FEATURES = {'query': seqio.Feature(rank=0, **_RAW),
-                     'positive': seqio.Feature(rank=0, **_RAW),
-                     'title': seqio.Feature(rank=0, required=False, **_RAW),
-                     'negative': seqio.Feature(rank=1, required=False, **_RAW)}
-
-
-def _task_name(prefix: str, name: str) -> str:
-  return f'{prefix}{name}'
-
-
-def _rows_dataset(rows: list[dict]):
-  """A tf.data source of raw rows: negatives as a (possibly empty) string vector."""
-  def generate():
-    for r in rows:
-      yield {'query': r['query'], 'positive': r['positive'], 'title': r.get('title') or '',
-             'negative': list(r.get('negative', ()))}
-  signature = {'query': tf.TensorSpec([], tf.string), 'positive': tf.TensorSpec([], tf.string),
-               'title': tf.TensorSpec([], tf.string), 'negative': tf.TensorSpec([None], tf.string)}
-  return tf.data.Dataset.from_generator(generate, output_signature=signature)
-
-
-def register_seqio_tasks(config: ml_collections.ConfigDict, prefix: str = 'gemini_embed.'
-                         ) -> str:
-  """Registers one Task per dataset of `config.stage` and their Mixture; returns the
-  Mixture's name (`{prefix}{stage}`). Rows are validated as the grain pipeline does."""
-  entries = spec.stage_datasets(config)
-  report = InputReport()
-  names = []
-  for name, entry in entries.items():
-    examples = load_examples(name, entry, root=config.data.root, strict=config.data.strict,
-                             max_chars=config.data.max_chars, report=report)
-    rows = [dict(query=e.query, positive=e.positive, negative=list(e.negatives),
-                 title=e.title or '') for e in examples]
-    task = _task_name(prefix, name)
-    seqio.TaskRegistry.remove(task)
-    seqio.TaskRegistry.add(
-        task,
-        source=seqio.FunctionDataSource(
-            functools.partial(lambda rows, split, shuffle_files, seed=None: _rows_dataset(rows),
-                              rows), splits=('train',)),
-        output_features=RAW_TEXT_FEATURES,
-        preprocessors=[])
-    names.append((task, entry.rate))
-  mixture = _task_name(prefix, config.get('stage', 'finetune'))
-  seqio.MixtureRegistry.remove(mixture)
-  seqio.MixtureRegistry.add(mixture, names)
-  return mixture
 
 
 def _text(value) -> str | list[str] | None:

@@ -1,0 +1,61 @@
+"""JSON Lines, read one way everywhere: training sources, the dev suite, `encode --input`.
+
+    for line, row in read_jsonl(path):                  # the first bad line raises
+    for line, row in read_jsonl(path, on_error=skip):   # skip(error) decides per bad line
+
+A line is one JSON object; blank lines are skipped but still counted, so line
+numbers are those an editor shows. A bad line is a `JsonLineError` whose message
+starts with `path:line` and whose `reason` is one of REASONS (the training pipeline
+counts bad rows by reason). Lines are read as bytes and decoded one at a time, so
+one line of invalid UTF-8 is that line's error, not the file's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterator
+
+REASONS = ('invalid_utf8', 'malformed_json', 'not_an_object')
+
+
+class JsonLineError(ValueError):
+  """A line (or record) that is not a JSON object: `where` (path:line), `reason`, `detail`."""
+
+  def __init__(self, reason: str, detail: str, where: str = ''):
+    super().__init__(f'{where}: {detail}' if where else detail)
+    self.reason, self.detail, self.where = reason, detail, where
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+  """One UTF-8 line or record → its JSON object; raises JsonLineError (without `where`)."""
+  try:
+    text = raw.decode('utf-8')
+  except UnicodeDecodeError as e:
+    raise JsonLineError('invalid_utf8', f'not valid UTF-8 ({e.reason} at byte {e.start})'
+                        ) from None
+  try:
+    row = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise JsonLineError('malformed_json', f'not valid JSON ({e.msg})') from None
+  if not isinstance(row, dict):
+    raise JsonLineError('not_an_object', f'expected a JSON object, got {type(row).__name__}')
+  return row
+
+
+def read_jsonl(path: str, on_error: Callable[[JsonLineError], None] | None = None
+               ) -> Iterator[tuple[int, dict[str, Any]]]:
+  """(line number, object) per non-blank line. A bad line raises its JsonLineError, or,
+  with `on_error`, is passed to it and skipped (on_error may raise instead)."""
+  with open(path, 'rb') as f:
+    for number, raw in enumerate(f, 1):
+      if not raw.strip():
+        continue
+      try:
+        row = json_object(raw)
+      except JsonLineError as e:
+        error = JsonLineError(e.reason, e.detail, f'{path}:{number}')
+        if on_error is None:
+          raise error from None
+        on_error(error)
+        continue
+      yield number, row
