@@ -1,6 +1,7 @@
-"""An independent NumPy float64 reference of the paper's NCE loss, written from
-the formula with plain loops (docs/paper-notes.md), and random test inputs with
-planted duplicates. Never imports the code under test."""
+"""An independent NumPy float64 reference of the paper's NCE loss and its exact
+gradients, written from the formula with plain loops (docs/paper-notes.md), and
+random test inputs with planted duplicates. Imports NumPy only, never the code
+under test (the fixtures that do are in tests/loss_fixtures.py)."""
 
 import numpy as np
 
@@ -42,6 +43,72 @@ def nce(q, p, tau, neg=None, has_neg=None, qid=None, pid=None, cross=False, alph
   return total / b, correct / b
 
 
+def nce_and_grads(q, p, tau, neg=None, has_neg=None, qid=None, pid=None, cross=False,
+                  alpha=0.0):
+  """`nce`'s loss and its gradients by hand: (loss, dL/dq, dL/dp, dL/dneg, dL/d log τ).
+
+  Row i's loss is logsumexp(z) − z_target over its kept logits z; dL_i/dz =
+  softmax(z) − [target]. A logit cos(u, w)/τ sends (dL/dz)·w/τ to u and
+  (dL/dz)·u/τ to w (u, w unit vectors) and −(dL/dz)·cos/τ to log τ; the
+  hardness term α·cos has no gradient (a stop-gradient weight). The unit
+  vectors' gradients go back through x/|x|: dL/dx = (g − u (u·g)) / |x|."""
+  q, p = np.asarray(q, np.float64), np.asarray(p, np.float64)
+  u, v = _unit(q), _unit(p)
+  n = None if neg is None else _unit(neg)
+  b = len(q)
+  du, dv = np.zeros_like(u), np.zeros_like(v)
+  dn = None if n is None else np.zeros_like(n)
+  total, dlog_tau = 0.0, 0.0
+  for i in range(b):
+    # (cosine, hardness bonus, the unit vector paired with u_i, its gradient row)
+    terms = [(u[i] @ v[i], 0.0, v[i], dv[i])]  # the target first
+    for j in range(b):
+      if j != i and not (qid is not None and (qid[j] == qid[i] or pid[j] == pid[i])):
+        terms.append((u[i] @ v[j], 0.0, v[j], dv[j]))
+    if n is not None:
+      for j in (range(b) if cross else [i]):
+        for k in range(n.shape[1]):
+          if has_neg is None or has_neg[j][k]:
+            c = u[i] @ n[j, k]
+            terms.append((c, alpha * c if j == i else 0.0, n[j, k], dn[j, k]))
+    z = np.array([c / tau + bonus for c, bonus, _, _ in terms])
+    m = z.max()
+    total += m + np.log(np.sum(np.exp(z - m))) - z[0]
+    dz = np.exp(z - m) / np.sum(np.exp(z - m))
+    dz[0] -= 1.0
+    for g, (c, _, w, dw) in zip(dz, terms):
+      du[i] += g * w / tau
+      dw += g * u[i] / tau  # a view into dv or dn: accumulates in place
+      dlog_tau -= g * c / tau
+
+  def through_norm(x, unit, g):
+    return (g - unit * np.sum(unit * g, axis=-1, keepdims=True)) / np.linalg.norm(
+        x, axis=-1, keepdims=True)
+
+  dq, dp = through_norm(q, u, du) / b, through_norm(p, v, dv) / b
+  dneg = None if n is None else through_norm(np.asarray(neg, np.float64), n, dn) / b
+  return total / b, dq, dp, dneg, dlog_tau / b
+
+
+def mrl_and_grads(q, p, dims, weights=None, neg=None, **kw):
+  """`mrl`'s total and its gradients: (loss, dL/dq, dL/dp, dL/dneg, dL/d log τ).
+
+  Each prefix's gradient lands in its first d columns, weighted by w_d."""
+  weights = weights or [1.0] * len(dims)
+  total, dlog_tau = 0.0, 0.0
+  dq, dp = np.zeros(np.shape(q)), np.zeros(np.shape(p))
+  dneg = None if neg is None else np.zeros(np.shape(neg))
+  for d, w in zip(dims, weights):
+    loss, gq, gp, gn, gt = nce_and_grads(q[:, :d], p[:, :d], neg=None if neg is None else
+                                         neg[..., :d], **kw)
+    total, dlog_tau = total + w * loss, dlog_tau + w * gt
+    dq[:, :d] += w * gq
+    dp[:, :d] += w * gp
+    if neg is not None:
+      dneg[..., :d] += w * gn
+  return total, dq, dp, dneg, dlog_tau
+
+
 def mrl(q, p, dims, weights=None, neg=None, **kw):
   """Σ_d w_d · nce(prefix d); returns (total, {d: (loss_d, acc_d)})."""
   weights = weights or [1.0] * len(dims)
@@ -73,55 +140,3 @@ def random_inputs(seed, b=12, d=48, k=0, noise=0.6):
     has[3] = False
     out['has_neg'] = has
   return out
-
-
-def tiny_config():
-  """configs/prefinetune.py in its tiny mode (what the tests run)."""
-  import os
-  from gemini_embed.configlib import load_config_file
-  path = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'configs', 'prefinetune.py')
-  return load_config_file(path, 'tiny')
-
-
-def random_batch(seed, b, vocab, lq=10, ld=12, k=0):
-  """A `Batch` of random token ids with ragged padding and planted duplicate ids
-  (examples 1, 4 share a query; 2, 7 share a positive) and some absent negatives."""
-  from gemini_embed.data.batch import Batch
-  rng = np.random.default_rng(seed)
-
-  def tokens(*shape):
-    valid = np.arange(shape[-1]) < rng.integers(3, shape[-1] + 1, shape[:-1] + (1,))
-    return rng.integers(1, vocab, shape).astype(np.int32), valid
-
-  qt, qv = tokens(b, lq)
-  pt, pv = tokens(b, ld)
-  qid, pid = np.arange(b, dtype=np.int32), np.arange(b, dtype=np.int32) + 1000
-  qt[4], qv[4], qid[4] = qt[1], qv[1], qid[1]
-  pt[7], pv[7], pid[7] = pt[2], pv[2], pid[2]
-  fields = dict(query_tokens=qt, query_valid=qv, pos_tokens=pt, pos_valid=pv,
-                query_id=qid, pos_id=pid)
-  if k:
-    nt, nv = tokens(b, k, ld)
-    has = rng.random((b, k)) < 0.7
-    has[0] = False
-    fields.update(neg_tokens=nt, neg_valid=nv, has_neg=has)
-  return Batch(**fields)
-
-
-FAST_COMPILE = {'xla_backend_optimization_level': 0}  # halves compile time; same HLO
-
-
-def jitted_loss_and_grads(loss_config, chunk, mrl_dims):
-  """The train step's loss_and_grads under one jit, as train.py calls it."""
-  import functools
-
-  import jax
-  from flax import nnx
-
-  from gemini_embed.train_step import loss_and_grads
-
-  @functools.partial(jax.jit, static_argnums=0, compiler_options=FAST_COMPILE)
-  def step(graphdef, state, batch):
-    return loss_and_grads(nnx.merge(graphdef, state), batch, mrl_dims=mrl_dims,
-                          loss_config=loss_config, grad_cache_chunk=chunk)
-  return lambda model, batch: step(*nnx.split(model), batch)

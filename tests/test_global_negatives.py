@@ -13,8 +13,9 @@ from gemini_embed import sharding
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
 from tests import nce_reference as ref
+from tests.loss_fixtures import FAST_COMPILE, jitted_loss_and_grads, random_batch, tiny_config
 
-CONFIG = ref.tiny_config()
+CONFIG = tiny_config()
 MODEL = TransformerConfig.from_config(CONFIG.model)
 MESH_8 = dict(data=2, fsdp=2, tensor=2)
 RULES = sharding.DEFAULT_RULES
@@ -31,11 +32,8 @@ def _put(batch, mesh):
                       batch)
 
 
-FAST_COMPILE = ref.FAST_COMPILE
-
-
 def _step(loss_config, chunk):
-  return ref.jitted_loss_and_grads(loss_config, chunk, CONFIG.mrl_dims)
+  return jitted_loss_and_grads(loss_config, chunk, CONFIG.mrl_dims)
 
 
 def _max_rel(got, want):
@@ -64,7 +62,7 @@ def _reference_loss(embeddings, batch, tau):
 
 @pytest.fixture(scope='module')
 def setup():
-  batch = ref.random_batch(0, CONFIG.batch_size, MODEL.vocab_size, k=K)
+  batch = random_batch(0, CONFIG.batch_size, MODEL.vocab_size, k=K)
   mesh1 = sharding.make_mesh({'data': 1}, jax.devices()[:1])
   one = _model(mesh1)
   loss1, metrics1, grads1 = _step(CONFIG.loss, 0)(one, _put(batch, mesh1))

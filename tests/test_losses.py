@@ -9,8 +9,11 @@ import torch
 from sentence_transformers.sentence_transformer.losses import (MatryoshkaLoss,
                                                                MultipleNegativesRankingLoss)
 
+from gemini_embed.configlib import check_config
+from gemini_embed.configlib.checks import ConfigError
 from gemini_embed.losses import duplicate_mask, mrl_loss, nce_loss
 from tests import nce_reference as ref
+from tests.loss_fixtures import tiny_config
 
 TAU = 0.05
 TOL = 1e-5
@@ -18,6 +21,10 @@ TOL = 1e-5
 
 def _rel(got, want):
   return abs(float(got) - float(want)) / max(abs(float(want)), 1e-12)
+
+
+def _max_rel(got, want):
+  return float(np.max(np.abs(np.asarray(got) - want)) / np.max(np.abs(want)))
 
 
 @pytest.fixture(scope='module')
@@ -93,6 +100,26 @@ def test_learnable_temperature_traced_scalar_and_its_gradient():
   assert _rel(grad, fd) < 1e-4
 
 
+@pytest.mark.parametrize('cross,alpha,row_chunk', [(False, 0.0, 0), (False, 5.0, 4), (True, 5.0, 0)])
+def test_gradients_with_duplicate_mask_match_the_float64_reference(cross, alpha, row_chunk):
+  """dL/dq, dL/dp, dL/dneg with masking on (sentence-transformers has none) and
+  absent negatives, against nce_reference.nce_and_grads."""
+  x = ref.random_inputs(9, k=2)
+  _, *want, _ = ref.nce_and_grads(x['q'], x['p'], TAU, neg=x['neg'], has_neg=x['has_neg'],
+                                  qid=x['qid'], pid=x['pid'], cross=cross, alpha=alpha)
+
+  def ours(q, p, n):
+    return nce_loss(q, p, temperature=TAU, negatives=n, has_neg=x['has_neg'], query_id=x['qid'],
+                    pos_id=x['pid'], cross_negatives=cross, hardness_alpha=alpha,
+                    row_chunk=row_chunk)[0]
+
+  got = jax.jit(jax.grad(ours, argnums=(0, 1, 2)))(x['q'], x['p'], x['neg'])
+  errs = [_max_rel(g, w) for g, w in zip(got, want)]
+  print(f'grads vs float64 cross={cross} alpha={alpha} row_chunk={row_chunk}: {errs}')
+  assert max(errs) < TOL
+  assert not np.any(np.asarray(got[2])[~x['has_neg']])  # absent negatives: no gradient
+
+
 # ---- Matryoshka ----------------------------------------------------------------
 
 def test_mrl_prefixes_weights_and_per_dim_metrics():
@@ -133,10 +160,6 @@ def _st_loss_and_grads(columns, make_loss):
   loss = make_loss(model)([{'emb': t} for t in tensors], None)
   loss.backward()
   return float(loss.detach()), [t.grad.numpy() for t in tensors]
-
-
-def _max_rel(got, want):
-  return float(np.max(np.abs(np.asarray(got) - want)) / np.max(np.abs(want)))
 
 
 @pytest.mark.parametrize('k,alpha,row_chunk', [(0, 0.0, 0), (1, 0.0, 0), (2, 0.0, 0), (1, 5.0, 0),
@@ -196,9 +219,7 @@ def test_matches_matryoshka_loss(weights):
     ('grad_cache_chunk', -1, r'config\.grad_cache_chunk'),
 ])
 def test_bad_loss_config_fields_are_named(field, value, message):
-  from gemini_embed.configlib import check_config
-  from gemini_embed.configlib.checks import ConfigError
-  config = ref.tiny_config()
+  config = tiny_config()
   check_config(config, num_devices=8)
   *parents, leaf = field.split('.')
   node = config

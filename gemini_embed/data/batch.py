@@ -3,14 +3,9 @@
 A `Batch` holds the token ids of queries, positives and (optionally) hard
 negatives of one task-homogeneous global batch, their padding masks, and the
 duplicate ids the loss uses to mask false negatives. The pipeline builds each
-process's slice as NumPy; the trainer turns slices into global jax.Arrays.
-
-    query_tokens  Int32[B, Lq]      query_valid  Bool[B, Lq]   (task prompt included)
-    pos_tokens    Int32[B, Ld]      pos_valid    Bool[B, Ld]
-    neg_tokens    Int32[B, K, Ld]   neg_valid    Bool[B, K, Ld] (None when K = 0)
-    has_neg       Bool[B, K]        whether example i really has its k-th negative
-    query_id      Int32[B]          hash of the normalised query text
-    pos_id        Int32[B]          hash of the normalised positive text
+process's slice as NumPy; the trainer turns slices into global jax.Arrays
+(the fields' shapes are in their annotations: B examples, K hard negatives
+each, queries padded to Lq tokens and documents to Ld).
 
 Equal ids ⇔ equal normalised text (up to 32-bit hash collisions): the loss masks
 column j for row i when query_id or pos_id of j equals that of i (j ≠ i).
@@ -18,23 +13,28 @@ column j for row i when query_id or pos_id of j equals that of i (j ≠ i).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeAlias
 
 import flax.struct
+import jax
 import numpy as np
+from jaxtyping import Bool, Int
+
+# NumPy on the host (the pipeline), jax.Array in the step.
+BatchArray: TypeAlias = jax.Array | np.ndarray
 
 
 @flax.struct.dataclass
 class Batch:
-  query_tokens: Any
-  query_valid: Any
-  pos_tokens: Any
-  pos_valid: Any
-  query_id: Any
-  pos_id: Any
-  neg_tokens: Any = None
-  neg_valid: Any = None
-  has_neg: Any = None
+  query_tokens: Int[BatchArray, 'B Lq']        # task prompt included
+  query_valid: Bool[BatchArray, 'B Lq']        # False = padding
+  pos_tokens: Int[BatchArray, 'B Ld']
+  pos_valid: Bool[BatchArray, 'B Ld']
+  query_id: Int[BatchArray, 'B']               # hash of the normalised query text
+  pos_id: Int[BatchArray, 'B']                 # hash of the normalised positive text
+  neg_tokens: Int[BatchArray, 'B K Ld'] | None = None  # None when K = 0
+  neg_valid: Bool[BatchArray, 'B K Ld'] | None = None
+  has_neg: Bool[BatchArray, 'B K'] | None = None  # does example i have its k-th negative?
 
   @property
   def size(self) -> int:

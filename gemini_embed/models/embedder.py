@@ -13,20 +13,22 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 from jax import Array
+from jaxtyping import Bool, Float
 
 from gemini_embed.models import layers
 from gemini_embed.models.model_config import TransformerConfig
 from gemini_embed.models.transformer import Transformer
 
 
-def mean_pool(hidden: Array, valid: Array) -> Array:
-  """hidden F[B, S, d], valid Bool[B, S] → F32[B, d]: mean over real tokens only."""
+def mean_pool(hidden: Float[Array, 'B S D'], valid: Bool[Array, 'B S']) -> Float[Array, 'B D']:
+  """Mean over real tokens only, in float32 (an all-padding row pools to 0)."""
   w = valid.astype(jnp.float32)[..., None]
   total = jnp.sum(hidden.astype(jnp.float32) * w, axis=1)
   return total / jnp.maximum(jnp.sum(w, axis=1), 1.0)
 
 
-def l2_normalize(x: Array, eps: float = 1e-12) -> Array:
+def l2_normalize(x: Float[Array, '*B D'], eps: float = 1e-12) -> Float[Array, '*B D']:
+  """x / |x| over the last axis, in float32; eps keeps a zero vector finite."""
   x = x.astype(jnp.float32)
   return x / jnp.sqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), eps))
 

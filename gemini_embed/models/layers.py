@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 from jax import Array
+from jaxtyping import Bool, Float, Int
 
 from gemini_embed.models.model_config import TransformerConfig
 
@@ -35,15 +36,15 @@ class RMSNorm(nnx.Module):
     init = nnx.initializers.zeros if self.offset else nnx.initializers.ones
     self.scale = param(rngs, init, (dim,), ('norm',), jnp.dtype(cfg.param_dtype))
 
-  def __call__(self, x: Array) -> Array:
+  def __call__(self, x: Float[Array, '*B D']) -> Float[Array, '*B D']:
     x32 = x.astype(jnp.float32)
     x32 = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
     return (x32 * (self.offset + self.scale[...].astype(jnp.float32))).astype(x.dtype)
 
 
-def rope_tables(positions: Array, head_dim: int, base: float, scale: float = 1.0
-                ) -> tuple[Array, Array]:
-  """HF/NeoX convention (rotate halves). positions Int[B, S] → (sin, cos) F32[B, S, hd]."""
+def rope_tables(positions: Int[Array, 'B S'], head_dim: int, base: float, scale: float = 1.0
+                ) -> tuple[Float[Array, 'B S H'], Float[Array, 'B S H']]:
+  """(sin, cos) in float32, H = head_dim, HF/NeoX convention (rotate halves)."""
   inv_freq = 1.0 / (base ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
   inv_freq = inv_freq / scale
   angles = positions.astype(jnp.float32)[..., None] * inv_freq
@@ -51,8 +52,9 @@ def rope_tables(positions: Array, head_dim: int, base: float, scale: float = 1.0
   return jnp.sin(angles), jnp.cos(angles)
 
 
-def apply_rope(x: Array, sin: Array, cos: Array) -> Array:
-  """x: [B, S, N, hd]; sin/cos: [B, S, hd]."""
+def apply_rope(x: Float[Array, 'B S N H'], sin: Float[Array, 'B S H'],
+               cos: Float[Array, 'B S H']) -> Float[Array, 'B S N H']:
+  """Rotates each of the N heads by its position's angles (rope_tables)."""
   half = x.shape[-1] // 2
   rotated = jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
   sin, cos = sin[:, :, None, :], cos[:, :, None, :]
@@ -79,8 +81,9 @@ class Attention(nnx.Module):
       self.q_norm = RMSNorm(hd, cfg, rngs)
       self.k_norm = RMSNorm(hd, cfg, rngs)
 
-  def __call__(self, x: Array, mask: Array, sin: Array, cos: Array) -> Array:
-    """x: [B, S, d]; mask: Bool[B, S, S]; sin/cos: [B, S, hd] → [B, S, d]."""
+  def __call__(self, x: Float[Array, 'B S D'], mask: Bool[Array, 'B S S'],
+               sin: Float[Array, 'B S H'], cos: Float[Array, 'B S H']) -> Float[Array, 'B S D']:
+    """mask: True = query s may attend to key t (masks.attention_mask)."""
     cfg, dt = self.cfg, x.dtype
     q = jnp.einsum('bsd,dnh->bsnh', x, self.q_proj[...].astype(dt))
     k = jnp.einsum('bsd,dnh->bsnh', x, self.k_proj[...].astype(dt))
@@ -117,7 +120,7 @@ class GatedMLP(nnx.Module):
     self.up = param(rngs, dense_init(d), (d, f), ('embed', 'mlp'), pd)
     self.down = param(rngs, dense_init(f), (f, d), ('mlp', 'embed'), pd)
 
-  def __call__(self, x: Array) -> Array:
+  def __call__(self, x: Float[Array, '*B D']) -> Float[Array, '*B D']:
     dt = x.dtype
     g = x @ self.gate[...].astype(dt)
     g = jax.nn.gelu(g, approximate=True) if self.activation == 'gelu_tanh' else jax.nn.silu(g)
@@ -137,7 +140,8 @@ class Block(nnx.Module):
       self.post_attn_norm = RMSNorm(cfg.width, cfg, rngs)
       self.post_mlp_norm = RMSNorm(cfg.width, cfg, rngs)
 
-  def __call__(self, x, mask, sin, cos):
+  def __call__(self, x: Float[Array, 'B S D'], mask: Bool[Array, 'B S S'],
+               sin: Float[Array, 'B S H'], cos: Float[Array, 'B S H']) -> Float[Array, 'B S D']:
     h = self.attn(self.attn_norm(x), mask, sin, cos)
     if self.sandwich:
       h = self.post_attn_norm(h)

@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 from jax import Array
+from jaxtyping import Bool
 
 
-def attention_mask(valid: Array, mode: str, window: int = 0) -> Array:
-  """valid: Bool[B, S] real-token mask → Bool[B, S, S] attention mask.
+def attention_mask(valid: Bool[Array, 'B S'], mode: str, window: int = 0
+                   ) -> Bool[Array, 'B S S']:
+  """valid: the real-token mask (False = padding) → the [query, key] attention mask.
 
   `window` > 0 restricts attention to a sliding window (see module doc).
   """

@@ -1,6 +1,6 @@
 """The decoder-LLM backbone as one NNX module, layers stacked and scanned.
 
-    tokens ─embed(×√d for Gemma)─▶ [Block × L via nnx.scan] ─final norm─▶ hidden [B, S, d]
+    tokens ─embed(×√d for Gemma)─▶ [Block × L via nnx.scan] ─final norm─▶ hidden
 
 Per-layer differences (Gemma 3's local/global layers: window and RoPE base)
 enter the scan as a boolean `is_sliding[L]`, so all layers share one trace.
@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 from jax import Array
+from jaxtyping import Bool, Float, Int
 
 from gemini_embed.models import layers
 from gemini_embed.models.masks import attention_mask
@@ -45,8 +46,9 @@ class Transformer(nnx.Module):
     self.blocks = make_blocks(rngs)
     self.final_norm = layers.RMSNorm(cfg.width, cfg, rngs)
 
-  def __call__(self, tokens: Array, valid: Array) -> Array:
-    """tokens: Int[B, S]; valid: Bool[B, S] (False = padding) → hidden F[B, S, d]."""
+  def __call__(self, tokens: Int[Array, 'B S'], valid: Bool[Array, 'B S']
+               ) -> Float[Array, 'B S D']:
+    """The final-norm hidden states; valid False = padding (never attended)."""
     cfg = self.cfg
     dt = jnp.dtype(cfg.dtype)
     x = jnp.take(self.embedding[...], tokens, axis=0).astype(dt)
@@ -77,8 +79,8 @@ class Transformer(nnx.Module):
     x = run(x, self.blocks, jnp.asarray(cfg.layer_is_sliding(), bool))
     return self.final_norm(x)
 
-  def logits(self, hidden: Array) -> Array:
-    """Next-token logits F32[B, S, V] (causal mode: LLM scoring, parity checks)."""
+  def logits(self, hidden: Float[Array, 'B S D']) -> Float[Array, 'B S V']:
+    """Next-token logits in float32 (causal mode: LLM scoring, parity checks)."""
     head = self.embedding[...].T if self.cfg.tie_embeddings else self.lm_head[...]
     return jnp.einsum('bsd,dv->bsv', hidden, head.astype(hidden.dtype),
                       preferred_element_type=jnp.float32)

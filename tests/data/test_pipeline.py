@@ -13,6 +13,7 @@ from gemini_embed.data import pipeline
 from gemini_embed.data.collate import text_ids
 from gemini_embed.data.mixture import MixtureSchedule
 from tests.data.fixtures import data_config, numbered_rows, vocabulary_lines, word_tokenizer
+from tests.shape_annotations import check_fields
 
 TOK = word_tokenizer(vocabulary_lines())
 RATES = {'alpha': 0.5, 'beta': 0.3, 'gamma': 0.2}
@@ -158,12 +159,14 @@ def test_prefinetune_makes_pair_batches_and_finetune_marks_missing_negatives(tmp
   pairs = data_config(tmp_path / 'a', {'alpha': (rows, 1.0)}, stage='prefinetune')
   batch = next(pipeline.training_data(pairs, TOK).iterator())
   assert batch.neg_tokens is None and batch.has_neg is None and batch.num_negatives == 0
+  check_fields(batch)  # Batch's shape and dtype annotations
 
   rows[0]['negative'] = ['alpha n 0', 'alpha n 1', 'alpha n 2']  # more than num_negatives
   triples = data_config(tmp_path / 'b', {'alpha': (rows, 1.0)}, num_negatives=2)
   batch = next(pipeline.training_data(triples, TOK).iterator())
   with_neg = text_ids(['alpha p 0'])[0] == batch.pos_id
   assert batch.neg_tokens.shape[:2] == (8, 2)
+  check_fields(batch)
   assert batch.has_neg[with_neg].tolist() == [[True, True]] and not batch.has_neg[~with_neg].any()
   assert not batch.neg_valid[~batch.has_neg].any()
   assert batch.neg_valid[batch.has_neg].any(axis=-1).all()

@@ -1,4 +1,5 @@
-"""Masks, pooling and RoPE against NumPy float64 references; dtype and remat policies."""
+"""Masks, pooling and RoPE against NumPy float64 references; dtype and remat policies;
+the shape annotations against a real forward pass."""
 
 import jax
 import jax.numpy as jnp
@@ -6,10 +7,14 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from gemini_embed.models.embedder import Embedder, mean_pool
+from gemini_embed.models import layers
+from gemini_embed.models.embedder import Embedder, l2_normalize, mean_pool
+from gemini_embed.models.layers import Block
 from gemini_embed.models.masks import attention_mask
 from gemini_embed.models.model_config import TransformerConfig
 from gemini_embed.models.presets import PRESETS
+from gemini_embed.models.transformer import Transformer
+from tests.shape_annotations import check_call
 
 
 def _np_mask(valid, mode, window):
@@ -88,3 +93,23 @@ def test_bfloat16_policy_keeps_float32_params(batch):
   cos = np.sum(e_bf16 * e_f32, -1) / np.linalg.norm(e_bf16, axis=-1) / np.linalg.norm(e_f32, axis=-1)
   assert np.all(cos > 0.99)
   assert not np.allclose(e_bf16, e_f32, atol=1e-6)  # bf16 compute really happened
+
+
+def test_shape_annotations_hold_for_a_real_forward_pass(batch):
+  """The jaxtyping annotations of the model's public functions are true of a
+  tiny Gemma 3 forward pass (dims bound across each call's inputs and output)."""
+  tokens, valid = batch
+  cfg = TransformerConfig(**PRESETS['tiny-gemma3'])
+  model = Transformer(cfg, nnx.Rngs(0))
+  hidden = check_call(model.__call__, tokens, valid)
+  check_call(model.logits, hidden)
+  check_call(mean_pool, hidden, valid)
+  check_call(l2_normalize, hidden)
+  mask = check_call(attention_mask, valid, 'bidirectional', 4)
+  positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+  sin, cos = check_call(layers.rope_tables, positions, cfg.head_dim, cfg.rope_base)
+  x = jnp.take(model.embedding[...], tokens, axis=0)
+  block = nnx.merge(*nnx.split(Block(cfg, nnx.Rngs(1))))
+  check_call(block.__call__, x, mask, sin, cos)
+  with pytest.raises(AssertionError, match='valid'):  # the check itself can fail
+    check_call(model.__call__, tokens, valid[:, :-1])
