@@ -64,6 +64,7 @@ def main(argv):
   from gemini_embed.configlib import check_config
   from gemini_embed.data import pipeline
   from gemini_embed.metrics_log import MetricsLog
+  from gemini_embed.models import pretrained as pretrained_lib
   from gemini_embed.models.embedder import Embedder
   from gemini_embed.models.model_config import TransformerConfig
   from gemini_embed.models.tokenizer import load_tokenizer
@@ -90,9 +91,9 @@ def main(argv):
   pretrained = None
   if resume_step is not None:
     model_cfg = checkpoint.read_model_info(workdir).model
-    model_cfg = model_cfg.replace(**{f: config.model[f] for f in ts_lib.POLICY_FIELDS})
+    model_cfg = model_cfg.replace(**pretrained_lib.run_policies(config))
   elif config.init_from:
-    pretrained, model_cfg = ts_lib.load_pretrained(config, mesh, rules)
+    pretrained, model_cfg = pretrained_lib.load_init_from(config, mesh, rules)
   else:
     model_cfg = TransformerConfig.from_config(config.model)
   tokenizer = load_tokenizer(config, workdir)
@@ -110,7 +111,7 @@ def main(argv):
 
   # ----------------------------------------------------------------- init / import / restore
   if resume_step is not None:
-    targets = ts_lib.sharded_targets(abstract, mesh, rules)
+    targets = checkpoint.restore_targets(abstract, shardings)
     params, opt = ckpt.restore(resume_step, targets['model'], targets['optimizer'], data_iter)
     state = abstract
     nnx.replace_by_pure_dict(state, {'model': params, 'optimizer': opt})
