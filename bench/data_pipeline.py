@@ -105,6 +105,7 @@ def step_consumption(corpora: str, stage: str, steps: int) -> tuple[float, int]:
   from gemini_embed import optim, sharding, train_step
   from gemini_embed import train_state as ts_lib
   from gemini_embed.models.embedder import Embedder
+  from gemini_embed.models.pretrained import load_init_from
   from gemini_embed.models.tokenizer import load_tokenizer as run_tokenizer
 
   spec = importlib.util.spec_from_file_location('demo_config', 'configs/demo.py')
@@ -115,7 +116,7 @@ def step_consumption(corpora: str, stage: str, steps: int) -> tuple[float, int]:
     from gemini_embed.models.fetch_offline import default_model_dir
     config.init_from = default_model_dir('smollm2')
   mesh = sharding.make_mesh({'data': -1})
-  model, cfg = ts_lib.load_pretrained(config, mesh, config.sharding_rules)
+  model, cfg = load_init_from(config, mesh, config.sharding_rules)
   tx = optim.make_optimizer(config.optim, config.total_steps)
   graphdef, _, shardings = ts_lib.abstract_train_state(
       lambda: Embedder(cfg, config.embed_dim, nnx.Rngs(0)), tx, mesh, config.sharding_rules)

@@ -60,11 +60,11 @@ def demo_config(layers: int, batch_size: int | None = None):
 def load_ours(config, mesh, rules):
   """(Embedder, TransformerConfig) exactly as the trainer imports `config.init_from`."""
   from gemini_embed.models.gguf_import import is_gguf_model_dir
-  from gemini_embed.train_state import load_pretrained
+  from gemini_embed.models.pretrained import load_init_from
   if not is_gguf_model_dir(config.init_from):
     raise SystemExit(f'{config.init_from}: no GGUF model directory; run '
                      '`python -m gemini_embed.models.fetch_offline smollm2` first')
-  return load_pretrained(config, mesh, rules)
+  return load_init_from(config, mesh, rules)
 
 
 def projection_of(model) -> np.ndarray:

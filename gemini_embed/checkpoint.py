@@ -6,11 +6,11 @@ Workdir layout (other tools rely on it):
     WORKDIR/checkpoints/<step>/params/     the embedder's parameters (encode, soup, init_from)
     WORKDIR/checkpoints/<step>/optimizer/  optimiser state and step counter
     WORKDIR/checkpoints/<step>/data_iter/  per-process data-iterator state (grain handler)
-    WORKDIR/model.json                     the backbone's TransformerConfig (+ embed_dim)
+    WORKDIR/model.json                     ModelInfo: TransformerConfig, embed_dim, mrl_dims, …
     WORKDIR/tokenizer.json                 the tokenizer the run used
 
-`params` alone is what encode/evaluate/soup read; a soup directory has the same
-layout with only `params`.
+`params` alone is what encode/evaluate/soup/init_from read (`restore_embedder`);
+a soup directory has the same layout with only `params`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import dataclasses
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, Mapping
 
 import grain
 from absl import logging as absl_logging
@@ -28,6 +28,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 from flax import nnx
 
+from gemini_embed import sharding as sharding_lib
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
 
@@ -143,6 +144,36 @@ def restore_params(directory: str, abstract_params, step: int | None = None):
   return out['params'], step
 
 
+def restore_targets(abstract_state: nnx.State, shardings: nnx.State) -> dict:
+  """Pure-dict tree of ShapeDtypeStructs carrying their target shardings: what orbax
+  restores into, each array read straight into its shards."""
+  return jax.tree.map(lambda v, s: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=s),
+                      nnx.to_pure_dict(abstract_state), nnx.to_pure_dict(shardings))
+
+
+def restore_embedder(workdir: str, step: int | None = None, mesh=None, rules=None, *,
+                     policies: Mapping[str, Any] | None = None) -> tuple[Embedder, int]:
+  """(Embedder, step) of a training workdir or soup at `step` (default: the latest).
+
+  The tree comes from the workdir's model.json (ModelInfo), so it matches what was
+  saved, `log_temperature` included when τ was learned. Parameters are restored
+  straight into their shardings on `mesh` under `rules`; without a mesh, onto one
+  host CPU device (soups and tests read host arrays, whatever the accelerator).
+  policies: TransformerConfig fields that change how the model computes, not its
+  parameters (attention_mode, dtype, param_dtype, remat).
+  """
+  info = read_model_info(workdir)
+  if policies:
+    info = dataclasses.replace(info, model=info.model.replace(**policies))
+  if mesh is None:
+    mesh = sharding_lib.make_mesh({'data': 1}, jax.local_devices(backend='cpu')[:1])
+  graphdef, state, shardings = sharding_lib.abstract_state(
+      lambda: info.make_embedder(nnx.Rngs(0)), mesh, rules or sharding_lib.DEFAULT_RULES)
+  params, step = restore_params(workdir, restore_targets(state, shardings), step)
+  nnx.replace_by_pure_dict(state, params)
+  return nnx.merge(graphdef, state), step
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelInfo:
   """WORKDIR/model.json: everything needed to rebuild the run's Embedder tree."""
@@ -155,10 +186,6 @@ class ModelInfo:
     """The Embedder of this tree (`temperature` is the initial τ when it is learned)."""
     return Embedder(self.model, self.embed_dim, rngs,
                     temperature=temperature if self.learned_temperature else None)
-
-  def abstract_embedder(self) -> Embedder:
-    """Shapes and dtypes only (nnx.eval_shape): a restore target."""
-    return nnx.eval_shape(lambda: self.make_embedder(nnx.Rngs(0)))
 
 
 def write_model_info(workdir: str, info: ModelInfo) -> None:
@@ -174,6 +201,7 @@ def write_model_info(workdir: str, info: ModelInfo) -> None:
 
 
 def read_model_info(workdir: str) -> ModelInfo:
+  """WORKDIR/model.json; a missing file is an error naming it."""
   path = os.path.join(workdir, 'model.json')
   if not os.path.exists(path):
     raise FileNotFoundError(f'{path}: missing; {workdir} is not a gemini_embed workdir or soup')

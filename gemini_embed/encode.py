@@ -1,19 +1,23 @@
 r"""Embed texts with a trained run or a soup:
 
     python -m gemini_embed.encode --workdir=DIR --input=ROWS.jsonl --output=EMB.npy \
-        [--kind=query|document] [--task=NAME] [--dim=N] [--step=N]
+        [--kind=query|document] [--task=NAME] [--dim=N] [--step=N] [--mesh=data:-1,fsdp:2]
 
 ROWS: one JSON object per line with a "text" field. EMB: float32 [N, dim],
 L2-normalised (the first `dim` coordinates, re-normalised: an MRL prefix), rows
 in input order. Queries get the task prompt of --task; documents the document
-template.
+template. The model is sharded over the run's training mesh (its config.json) or
+--mesh.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from absl import app, flags
 
+from gemini_embed import checkpoint, sharding
 from gemini_embed.data.jsonl import read_jsonl
+from gemini_embed.encoding import load_run
 from gemini_embed.eval.embeddings import mrl_view
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training workdir or soup directory.')
@@ -24,6 +28,8 @@ _TASK = flags.DEFINE_string('task', 'retrieval', 'Task string of the query promp
 _DIM = flags.DEFINE_integer('dim', None, 'MRL prefix to keep (default: the full embedding).')
 _STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
 _BATCH = flags.DEFINE_integer('batch_size', 64, 'Texts per device batch.')
+_MESH = flags.DEFINE_string('mesh', None, 'Mesh to run on, e.g. data:-1,fsdp:2,tensor:1 '
+                            "(default: the run's config.json mesh).")
 
 
 def read_texts(path: str) -> list[str]:
@@ -38,26 +44,17 @@ def read_texts(path: str) -> list[str]:
 
 def main(argv):
   del argv
-  from gemini_embed.checkpoint import quiet_orbax_logs
-  quiet_orbax_logs()
-  import numpy as np
-
-  from gemini_embed import sharding
-  from gemini_embed.encoding import TextEncoder, load_run
-
+  checkpoint.quiet_orbax_logs()
   texts = read_texts(_INPUT.value)
-  mesh = sharding.make_mesh({'data': -1})
-  rules = sharding.DEFAULT_RULES
-  model, tokenizer, family, data_config, step = load_run(_WORKDIR.value, mesh, rules, _STEP.value)
-  encoder = TextEncoder(model, tokenizer, family, data_config, mesh, rules,
-                        batch_size=_BATCH.value, progress=True)
-  emb = encoder(texts, _KIND.value, _TASK.value)
+  mesh = sharding.parse_mesh(_MESH.value) if _MESH.value else None
+  run = load_run(_WORKDIR.value, _STEP.value, mesh)
+  emb = run.encoder(batch_size=_BATCH.value, progress=True)(texts, _KIND.value, _TASK.value)
   dim = _DIM.value or emb.shape[1]
   if not 0 < dim <= emb.shape[1]:
     raise app.UsageError(f'--dim={dim}: the model embeds into {emb.shape[1]} dimensions')
   emb = mrl_view(emb, dim)
   np.save(_OUTPUT.value, emb.astype(np.float32))
-  print(f'{len(texts)} {_KIND.value} texts → {_OUTPUT.value} [{emb.shape[0]}, {dim}] (step {step})')
+  print(f'{len(texts)} {_KIND.value} texts → {_OUTPUT.value} [{emb.shape[0]}, {dim}] (step {run.step})')
 
 
 if __name__ == '__main__':

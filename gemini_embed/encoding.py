@@ -1,6 +1,7 @@
 """Texts → embeddings with an Embedder on a mesh: prompt, tokenise, batch by length.
 
-Used by `encode`, `evaluate` and the trainer's periodic evaluation. Queries get
+Used by `encode`, `evaluate`, `soup` (on a run restored by `load_run`, sharded
+as it was in training) and the trainer's periodic evaluation. Queries get
 the task prompt (`task: {task} | query: {text}`), documents the document
 template; texts are sorted by token length and cut into fixed-size batches
 padded to the data pipeline's length buckets, so the embed step compiles once
@@ -10,18 +11,24 @@ per bucket. Output rows are in input order.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import jax
+import ml_collections
 import numpy as np
 from flax import nnx
+from jax.sharding import Mesh
+from tokenizers import Tokenizer
 from tqdm import tqdm
 
+from gemini_embed import checkpoint
 from gemini_embed import sharding as sharding_lib
 from gemini_embed.data.prompts import format_document, format_query
 from gemini_embed.data.spec import DOC_TEMPLATE, QUERY_TEMPLATE
 from gemini_embed.data.tokenization import encoders_from_config
+from gemini_embed.models.embedder import Embedder
 
 KINDS = ('query', 'document')
 
@@ -33,10 +40,9 @@ class TextEncoder:
                batch_size: int = 64, query_template: str = QUERY_TEMPLATE,
                doc_template: str = DOC_TEMPLATE, progress: bool = False):
     self.query_side, self.doc_side = encoders_from_config(data_config, family, tokenizer)
-    dp = sharding_lib.batch_sharding(mesh, rules, 2)
-    shards = int(np.prod([mesh.shape[a] for a in _batch_axes(rules)]))
+    shards = sharding_lib.data_parallel_size(mesh, rules)
     self.batch_size = -(-batch_size // shards) * shards  # a multiple of the data-parallel size
-    self.sharding = dp
+    self.sharding = sharding_lib.batch_sharding(mesh, rules, 2)
     self.query_template, self.doc_template = query_template, doc_template
     self.progress = progress
     graphdef, state = nnx.split(model)
@@ -69,26 +75,44 @@ class TextEncoder:
     return out if out is not None else np.zeros((0, 0), np.float32)
 
 
-def _batch_axes(rules) -> tuple[str, ...]:
-  axes = dict(rules).get('batch', ())
-  return (axes,) if isinstance(axes, str) else tuple(axes or ())
+@dataclasses.dataclass
+class Run:
+  """A training workdir or soup, restored for inference on the mesh it asks for."""
+  model: Embedder
+  tokenizer: Tokenizer
+  family: str
+  config: ml_collections.ConfigDict  # the run's config.json
+  step: int
+  mesh: Mesh
+  rules: tuple
+
+  def encoder(self, **kwargs) -> TextEncoder:
+    """A TextEncoder of this run (kwargs: batch_size, templates, progress)."""
+    return TextEncoder(self.model, self.tokenizer, self.family, self.config.data, self.mesh,
+                       self.rules, **kwargs)
 
 
-def load_run(directory: str, mesh, rules, step: int | None = None):
-  """(model, tokenizer, family, data_config, step) of a training workdir or soup output."""
-  import ml_collections
-  from tokenizers import Tokenizer
+def run_mesh(directory: str, run_config, mesh_sizes: Mapping[str, int] | None = None
+             ) -> tuple[Mesh, tuple]:
+  """The mesh and rules to run a model on: its training run's (config.json `mesh`,
+  `sharding_rules`), or `mesh_sizes` (a tool's --mesh) over the same rules, so a
+  pod-size model is sharded at inference as it was in training."""
+  field = '--mesh' if mesh_sizes is not None else f'{directory}/config.json: mesh'
+  sizes = mesh_sizes if mesh_sizes is not None else dict(run_config.mesh)
+  try:
+    mesh = sharding_lib.make_mesh(sizes, field=field)
+  except ValueError as e:
+    raise ValueError(f'{e}; pass --mesh=data:-1,fsdp:N,tensor:M to fit these devices') from None
+  return mesh, sharding_lib.as_rules(run_config.sharding_rules)
 
-  from gemini_embed import checkpoint
-  from gemini_embed.train_state import sharded_targets
 
-  info = checkpoint.read_model_info(directory)
-  cfg = info.model.replace(attention_mode='bidirectional', remat='none')
-  abstract = dataclasses.replace(info, model=cfg).abstract_embedder()
-  graphdef, state = nnx.split(abstract)
-  params, step = checkpoint.restore_params(directory, sharded_targets(state, mesh, rules), step)
-  nnx.replace_by_pure_dict(state, params)
-  tokenizer = Tokenizer.from_file(os.path.join(directory, 'tokenizer.json'))
+def load_run(directory: str, step: int | None = None,
+             mesh_sizes: Mapping[str, int] | None = None) -> Run:
+  """A training workdir or soup output at `step` (default: latest), sharded by `run_mesh`."""
   with open(os.path.join(directory, 'config.json')) as f:
-    run_config = ml_collections.ConfigDict(__import__('json').load(f))
-  return nnx.merge(graphdef, state), tokenizer, cfg.family, run_config.data, step
+    run_config = ml_collections.ConfigDict(json.load(f))
+  mesh, rules = run_mesh(directory, run_config, mesh_sizes)
+  model, step = checkpoint.restore_embedder(
+      directory, step, mesh, rules, policies=dict(attention_mode='bidirectional', remat='none'))
+  tokenizer = Tokenizer.from_file(os.path.join(directory, 'tokenizer.json'))
+  return Run(model, tokenizer, model.backbone.cfg.family, run_config, step, mesh, rules)

@@ -1,13 +1,14 @@
 r"""Score runs (and their peers) on an MTEB-style suite:
 
     python -m gemini_embed.evaluate --workdir=DIR[,NAME=DIR2,...] --suite=SUITE_DIR \
-        [--dims=768,1536,3072] [--output=FILE.json] [--peers=bm25,minilm]
+        [--dims=768,1536,3072] [--output=FILE.json] [--peers=bm25,minilm] [--mesh=data:-1,fsdp:2]
 
 Every workdir (training run or soup) is one model; `--peers` adds BM25 (retrieval
 and reranking only) and all-MiniLM-L6-v2, and `--st_model=DIR` any
 sentence-transformers directory, so each result stands beside its baselines.
 Writes FILE.json plus a markdown table (FILE.md) and plots/score_vs_dim.png beside
 it; with several models, Mean(Task), Mean(Type) and a Borda ranking compare them.
+Each run is sharded over its training mesh (its config.json) or --mesh.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import os
 import shutil
 
 from absl import app, flags, logging
+
+from gemini_embed import checkpoint, sharding
+from gemini_embed import eval as ev
+from gemini_embed.encoding import load_run
 
 _WORKDIR = flags.DEFINE_list('workdir', [], 'Runs to score: DIR or NAME=DIR, comma-separated.')
 _SUITE = flags.DEFINE_string('suite', None, 'Suite directory (design.md layout).')
@@ -26,6 +31,8 @@ _ST_MODEL = flags.DEFINE_string('st_model', None, 'Another sentence-transformers
 _STEP = flags.DEFINE_integer('step', None, 'Checkpoint step of every run (default: latest).')
 _BATCH = flags.DEFINE_integer('batch_size', 64, 'Texts per encode batch.')
 _SAMPLES = flags.DEFINE_integer('samples_per_label', 8, 'Classification: n train examples per label.')
+_MESH = flags.DEFINE_string('mesh', None, 'Mesh to run on, e.g. data:-1,fsdp:2,tensor:1 '
+                            "(default: each run's config.json mesh).")
 
 
 def parse_runs(items: list[str]) -> dict[str, str]:
@@ -40,22 +47,18 @@ def parse_runs(items: list[str]) -> dict[str, str]:
   return runs
 
 
-def run_encoders(runs: dict[str, str], step: int | None, batch_size: int) -> tuple[dict, list[int]]:
-  from gemini_embed import checkpoint, sharding
-  from gemini_embed.encoding import TextEncoder, load_run
-  mesh = sharding.make_mesh({'data': -1})
+def run_encoders(runs: dict[str, str], step: int | None, batch_size: int,
+                 mesh_sizes: dict[str, int] | None = None) -> tuple[dict, list[int]]:
   encoders, dims = {}, set()
   for name, path in runs.items():
-    model, tok, family, data_config, at = load_run(path, mesh, sharding.DEFAULT_RULES, step)
-    logging.info('%s: %s at step %d', name, path, at)
-    encoders[name] = TextEncoder(model, tok, family, data_config, mesh, sharding.DEFAULT_RULES,
-                                 batch_size=batch_size, progress=True)
+    run = load_run(path, step, mesh_sizes)
+    logging.info('%s: %s at step %d on mesh %s', name, path, run.step, dict(run.mesh.shape))
+    encoders[name] = run.encoder(batch_size=batch_size, progress=True)
     dims.update(checkpoint.read_model_info(path).mrl_dims)
   return encoders, sorted(dims)
 
 
 def peer_systems(peers: list[str], st_model: str | None) -> dict:
-  from gemini_embed import eval as ev
   systems = {}
   for peer in peers:
     if peer == 'bm25':
@@ -71,13 +74,12 @@ def peer_systems(peers: list[str], st_model: str | None) -> dict:
 
 def main(argv):
   del argv
-  from gemini_embed.checkpoint import quiet_orbax_logs
-  quiet_orbax_logs()
-  from gemini_embed import eval as ev
+  checkpoint.quiet_orbax_logs()
   runs = parse_runs(_WORKDIR.value)
   if not runs and not _PEERS.value and not _ST_MODEL.value:
     raise app.UsageError('nothing to evaluate: give --workdir and/or --peers')
-  systems, run_dims = run_encoders(runs, _STEP.value, _BATCH.value)
+  systems, run_dims = run_encoders(runs, _STEP.value, _BATCH.value,
+                                   sharding.parse_mesh(_MESH.value) if _MESH.value else None)
   systems.update(peer_systems([p for p in _PEERS.value if p], _ST_MODEL.value))
   dims = [int(d) for d in _DIMS.value] or run_dims or None
   results = ev.evaluate_suite(_SUITE.value, systems, dims, samples_per_label=_SAMPLES.value)

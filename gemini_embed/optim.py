@@ -56,7 +56,11 @@ def learning_rate_schedule(cfg, total_steps: int) -> optax.Schedule:
 
 
 def path_name(path) -> str:
-  """`backbone/blocks/attn/q_proj` from a jax key path (dropping Variable's `.value`)."""
+  """`backbone/blocks/attn/q_proj` from a jax key path (dropping Variable's `.value`).
+
+  The names `flatten_dict(nnx.to_pure_dict(state), sep='/')` gives elsewhere; here the
+  tree is whatever optax hands a mask/label function (Variables, not a pure dict), so
+  the names come from the key paths of `tree_map_with_path`."""
   parts = []
   for entry in path:
     key = getattr(entry, 'key', getattr(entry, 'name', getattr(entry, 'idx', entry)))

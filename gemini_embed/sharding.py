@@ -12,6 +12,7 @@ axes (then to replication) — e.g. Gemma 3 270M's single KV head under tensor=2
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Callable, Mapping, Sequence
 
@@ -58,13 +59,32 @@ def mesh_shape(sizes: Mapping[str, int], num_devices: int, field: str = 'config.
   return tuple(shape)
 
 
-def make_mesh(sizes: Mapping[str, int], devices: Sequence[jax.Device] | None = None) -> Mesh:
+def make_mesh(sizes: Mapping[str, int], devices: Sequence[jax.Device] | None = None, *,
+              field: str = 'config.mesh') -> Mesh:
+  """field: where `sizes` came from, for the error when they do not fit the devices."""
   devices = list(devices if devices is not None else jax.devices())
-  shape = mesh_shape(sizes, len(devices))
+  shape = mesh_shape(sizes, len(devices), field)
   if devices == list(jax.devices()):
     return jax.make_mesh(shape, MESH_AXES, axis_types=(AxisType.Auto,) * 3)
   return Mesh(np.asarray(devices).reshape(shape), MESH_AXES,
               axis_types=(AxisType.Auto,) * 3)
+
+
+def parse_mesh(text: str, field: str = '--mesh') -> dict[str, int]:
+  """'data:-1,fsdp:2,tensor:1' → {'data': -1, 'fsdp': 2, 'tensor': 1} (a tool's --mesh flag)."""
+  sizes = {}
+  for item in filter(None, (part.strip() for part in text.split(','))):
+    axis, _, size = item.partition(':')
+    if axis.strip() not in MESH_AXES or not size.strip().lstrip('-').isdigit():
+      raise ValueError(f'{field}={text!r}: {item!r} is not AXIS:SIZE with AXIS one of '
+                       f'{MESH_AXES}; write e.g. data:-1,fsdp:2,tensor:1')
+    sizes[axis.strip()] = int(size)
+  return sizes
+
+
+def as_rules(rules) -> tuple[tuple[str, Any], ...]:
+  """A rule table as tuples: config.json stores `(('batch', ('data', 'fsdp')), …)` as lists."""
+  return tuple((name, tuple(axes) if isinstance(axes, list) else axes) for name, axes in rules)
 
 
 def _as_tuple(mesh_axes) -> tuple[str, ...]:
@@ -73,66 +93,111 @@ def _as_tuple(mesh_axes) -> tuple[str, ...]:
   return (mesh_axes,) if isinstance(mesh_axes, str) else tuple(mesh_axes)
 
 
-def logical_to_spec(names: Sequence[str | None], shape: Sequence[int], mesh: Mesh,
-                    rules: Sequence[tuple[str, Any]]) -> P:
-  """One array's PartitionSpec. Each mesh axis is used at most once; a dim that
-  its axes do not divide drops trailing axes until they do."""
+def _resolve(names: Sequence[str | None], shape: Sequence[int], mesh: Mesh,
+             rules: Sequence[tuple[str, Any]]) -> tuple[P, list[str]]:
+  """The PartitionSpec, and why any dimension is split fewer ways than its rule says."""
   table = dict((k, _as_tuple(v)) for k, v in rules)
   used: set[str] = set()
-  spec = []
-  for name, size in zip(names, shape):
-    axes = tuple(a for a in table.get(name, ()) if a not in used) if name else ()
+  spec, why = [], []
+  for dim, (name, size) in enumerate(zip(names, shape)):
+    wanted = table.get(name, ()) if name else ()
+    axes = tuple(a for a in wanted if a not in used)
     while axes and size % math.prod(mesh.shape[a] for a in axes):
       axes = axes[:-1]
+    dropped = [a for a in wanted if a not in axes]
+    if math.prod(mesh.shape[a] for a in dropped) > 1:
+      reason = ('already split another dimension' if set(dropped) <= used else
+                f'{math.prod(mesh.shape[a] for a in wanted)} devices do not divide {size}')
+      why.append(f'dim {dim} ({name}) not over {dropped}: {reason}')
     used.update(axes)
     spec.append(None if not axes else axes[0] if len(axes) == 1 else axes)
   while spec and spec[-1] is None:  # canonical form, as jit reports it
     spec.pop()
-  return P(*spec)
+  return P(*spec), why
+
+
+def logical_to_spec(names: Sequence[str | None], shape: Sequence[int], mesh: Mesh,
+                    rules: Sequence[tuple[str, Any]]) -> P:
+  """One array's PartitionSpec. Each mesh axis is used at most once; a dim that
+  its axes do not divide drops trailing axes until they do.
+
+  Flax's `nnx.get_partition_spec` applies the same rule table but has no such
+  fallback (Gemma 3 270M's one KV head under tensor=2 would fail), hence this."""
+  return _resolve(names, shape, mesh, rules)[0]
 
 
 def _is_var(x) -> bool:
   return isinstance(x, nnx.Variable)
 
 
-def state_shardings(abstract_state, mesh: Mesh, rules) -> Any:
-  """NamedShardings for an (abstract) nnx.State, from each Variable's logical names."""
-  def one(var):
+def state_shardings(state, mesh: Mesh, rules) -> Any:
+  """NamedShardings for an (abstract) nnx.State, from each Variable's logical names.
+
+  Logs (once) every array that falls back to fewer mesh axes than its rules name,
+  and why: on a pod that is memory the run did not plan for."""
+  fallbacks = []
+
+  def one(path, var):
     if not hasattr(var.get_value(), 'shape'):  # e.g. optax.MaskedNode of a frozen group
       return var
     names = var.get_metadata().get('out_sharding') or (None,) * len(var.shape)
-    return var.replace(NamedSharding(mesh, logical_to_spec(names, var.shape, mesh, rules)))
-  return jax.tree.map(one, abstract_state, is_leaf=_is_var)
+    spec, why = _resolve(names, var.shape, mesh, rules)
+    if why:
+      name = '/'.join(map(str, path))
+      fallbacks.append(f'{name} {tuple(var.shape)} → {spec}: {"; ".join(why)}')
+    return var.replace(NamedSharding(mesh, spec))
+
+  shardings = nnx.map_state(one, state)
+  if fallbacks:
+    logging.info('sharding: %d arrays get fewer mesh axes than the rules name (mesh %s):\n  %s',
+                 len(fallbacks), dict(mesh.shape), '\n  '.join(fallbacks))
+  return shardings
+
+
+def abstract_state(make_module: Callable[..., nnx.Module], mesh: Mesh, rules, *args
+                   ) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
+  """(graphdef, abstract state, shardings) of `make_module(*args)`, allocating nothing:
+  shapes via eval_shape, shardings from the logical rules."""
+  graphdef, state = nnx.split(nnx.eval_shape(make_module, *args))
+  return graphdef, state, state_shardings(state, mesh, rules)
+
+
+def jit_init(fn: Callable[..., Any], shardings, *args) -> Any:
+  """fn(*args) under jit, its output constrained to `shardings` (a tree like it): every
+  array is created directly in its shard, never whole on one device."""
+  @jax.jit
+  def init(*args):
+    return jax.lax.with_sharding_constraint(fn(*args), shardings)
+  return init(*args)
 
 
 def sharded_init(make_module: Callable[[], nnx.Module], mesh: Mesh, rules) -> nnx.Module:
   """Builds a module with every parameter created directly in its sharding:
   shapes via eval_shape, shardings from the rules, then a jitted init."""
-  abstract = nnx.eval_shape(make_module)
-  graphdef, abstract_state = nnx.split(abstract)
-  shardings = state_shardings(abstract_state, mesh, rules)
+  graphdef, _, shardings = abstract_state(make_module, mesh, rules)
+  return nnx.merge(graphdef, jit_init(lambda: nnx.state(make_module()), shardings))
 
-  @jax.jit
-  def init():
-    state = nnx.state(make_module())
-    return jax.lax.with_sharding_constraint(state, shardings)
 
-  return nnx.merge(graphdef, init())
+def batch_axes(rules) -> tuple[str, ...]:
+  """The mesh axes a [batch, ...] array is split over (the 'batch' rule)."""
+  return _as_tuple(dict(rules).get('batch', ('data', 'fsdp')))
+
+
+def data_parallel_size(mesh: Mesh, rules) -> int:
+  """How many ways a batch is split: a global batch must be a multiple of it."""
+  return math.prod(mesh.shape[a] for a in batch_axes(rules))
 
 
 def batch_sharding(mesh: Mesh, rules, ndim: int) -> NamedSharding:
   """Sharding of a [batch, ...] input array: batch over its mesh axes."""
-  batch_axes = dict(rules).get('batch', ('data', 'fsdp'))
-  return NamedSharding(mesh, P(batch_axes, *([None] * (ndim - 1))))
+  return NamedSharding(mesh, P(batch_axes(rules) or None, *([None] * (ndim - 1))))
 
 
 def describe(state, limit: int = 50) -> str:
   """Human-readable table of parameter paths, shapes and shardings."""
   rows = []
-  for path, var in jax.tree_util.tree_flatten_with_path(state, is_leaf=_is_var)[0][:limit]:
+  for path, var in list(nnx.to_flat_state(state))[:limit]:
     value = var[...] if _is_var(var) else var
     spec = getattr(getattr(value, 'sharding', None), 'spec', None)
-    rows.append(f'{jax.tree_util.keystr(path):70s} {str(value.shape):22s} {spec}')
+    rows.append(f'{"/".join(map(str, path)):70s} {str(value.shape):22s} {spec}')
   return '\n'.join(rows)
-
-

@@ -1,12 +1,14 @@
 r"""Model soups: average the parameters of fine-tuned checkpoints.
 
     python -m gemini_embed.soup --inputs=DIR[:STEP],DIR[:STEP],... --output=DIR \
-        [--method=uniform|weighted|greedy] [--weights=0.5,0.3,0.2] [--suite=DEV_SUITE]
+        [--method=uniform|weighted|greedy] [--weights=0.5,0.3,0.2] [--suite=DEV_SUITE] \
+        [--mesh=data:-1,fsdp:2]
 
 uniform   the arithmetic mean of every ingredient
 weighted  Σ w_i θ_i / Σ w_i with --weights
 greedy    ingredients sorted by dev score (Mean(Task) at the largest MRL dim on
-          --suite); each is kept only if the soup's dev score does not drop
+          --suite, the model sharded over the first ingredient's training mesh or
+          --mesh); each is kept only if the soup's dev score does not drop
 
 Ingredients stream one at a time (memory ≈ the running sum + one checkpoint),
 must share one architecture (an error names the first differing parameter), and
@@ -15,6 +17,7 @@ the output directory has a workdir's layout, so encode/evaluate/soup accept it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -24,14 +27,19 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 from flax import nnx
+from flax.traverse_util import flatten_dict, unflatten_dict
 
-from gemini_embed import checkpoint
+from gemini_embed import checkpoint, sharding
+from gemini_embed.encoding import load_run
+from gemini_embed.eval import evaluate_suite
 
 _INPUTS = flags.DEFINE_list('inputs', None, 'Ingredients: DIR or DIR:STEP, comma-separated.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Soup directory to write.')
 _METHOD = flags.DEFINE_enum('method', 'uniform', ['uniform', 'weighted', 'greedy'], 'How to mix.')
 _WEIGHTS = flags.DEFINE_list('weights', [], 'One weight per input (method=weighted).')
 _SUITE = flags.DEFINE_string('suite', None, 'Dev suite for method=greedy.')
+_MESH = flags.DEFINE_string('mesh', None, 'Mesh to score on (method=greedy), e.g. data:-1,fsdp:2 '
+                            "(default: the first input's config.json mesh).")
 
 Flat = dict[str, np.ndarray]
 
@@ -45,14 +53,13 @@ def parse_input(item: str) -> tuple[str, int | None]:
 
 def read_params(directory: str, step: int | None = None) -> tuple[Flat, int]:
   """{'backbone/blocks/attn/q_proj': array, ...} on the host, and the step read."""
-  state = nnx.state(checkpoint.read_model_info(directory).abstract_embedder())
-  cpu = jax.sharding.SingleDeviceSharding(jax.local_devices(backend='cpu')[0])
-  targets = jax.tree.map(lambda v: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=cpu),
-                         nnx.to_pure_dict(state))
-  params, step = checkpoint.restore_params(directory, targets, step)
-  flat = {'/'.join(str(getattr(k, 'key', k)) for k in path): np.asarray(leaf)
-          for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]}
-  return flat, step
+  model, step = checkpoint.restore_embedder(directory, step)
+  return {k: np.asarray(v) for k, v in _flat(model).items()}, step
+
+
+def _flat(model: nnx.Module) -> dict:
+  """Parameter name (`backbone/blocks/attn/q_proj`) → array."""
+  return flatten_dict(nnx.to_pure_dict(nnx.state(model)), sep='/')
 
 
 def spec_of(flat: Flat) -> dict[str, jax.ShapeDtypeStruct]:
@@ -123,43 +130,30 @@ def greedy_soup(inputs: list[tuple[str, int | None]], score: Callable[[Flat, str
 
 def write_soup(output: str, params: Flat, template: str, record: dict) -> None:
   """Params-only checkpoint + the first ingredient's model.json/tokenizer.json/config.json."""
-  nested: dict = {}
-  for name, value in params.items():
-    node = nested
-    *parents, leaf = name.split('/')
-    for p in parents:
-      node = node.setdefault(int(p) if p.isdigit() else p, {})
-    node[leaf] = value
   if os.path.exists(os.path.join(output, checkpoint.CHECKPOINT_DIR)):
     shutil.rmtree(os.path.join(output, checkpoint.CHECKPOINT_DIR))
   os.makedirs(output, exist_ok=True)
   for f in ('model.json', 'tokenizer.json', 'config.json'):
     shutil.copy(os.path.join(template, f), os.path.join(output, f))
-  checkpoint.save_params_only(output, nested)
+  checkpoint.save_params_only(output, unflatten_dict(params, sep='/'))
   with open(os.path.join(output, 'soup.json'), 'w') as f:
     json.dump(record, f, indent=2)
 
 
-def dev_scorer(suite: str, template: str) -> Callable[[Flat, str], float]:
-  """Mean(Task) at the largest MRL dim of a params tree on the dev suite."""
-  from gemini_embed import sharding
-  from gemini_embed.encoding import TextEncoder, load_run
-  from gemini_embed.eval import evaluate_suite
-  mesh = sharding.make_mesh({'data': -1})
-  rules = sharding.DEFAULT_RULES
-  model, tok, family, data_config, _ = load_run(template, mesh, rules)
-  graphdef, state = nnx.split(model)
+def dev_scorer(suite: str, template: str, mesh_sizes: dict[str, int] | None = None
+               ) -> Callable[[Flat, str], float]:
+  """Mean(Task) at the largest MRL dim of a params tree on the dev suite; the model
+  lives on `template`'s training mesh (or `mesh_sizes`), each tree placed into it."""
+  run = load_run(template, mesh_sizes=mesh_sizes)
+  graphdef, state = nnx.split(run.model)
+  shardings = {k: v.sharding for k, v in _flat(run.model).items()}
   dim = checkpoint.read_model_info(template).mrl_dims[-1]
 
   def score(flat: Flat, name: str) -> float:
-    pure = nnx.to_pure_dict(state)
-    leaves = jax.tree_util.tree_flatten_with_path(pure)[0]
-    values = [jax.device_put(flat['/'.join(str(getattr(k, 'key', k)) for k in p)], leaf.sharding)
-              for p, leaf in leaves]
-    nnx.replace_by_pure_dict(state, jax.tree_util.tree_unflatten(
-        jax.tree_util.tree_structure(pure), values))
-    enc = TextEncoder(nnx.merge(graphdef, state), tok, family, data_config, mesh, rules)
-    res = evaluate_suite(suite, {'m': enc}, [dim])
+    nnx.replace_by_pure_dict(state, unflatten_dict(
+        {k: jax.device_put(flat[k], s) for k, s in shardings.items()}, sep='/'))
+    model = nnx.merge(graphdef, state)
+    res = evaluate_suite(suite, {'m': dataclasses.replace(run, model=model).encoder()}, [dim])
     value = float(res['aggregates'][f'm@{dim}']['mean_task'])
     logging.info('soup: dev Mean(Task) of %s = %.4f', name, value)
     return value
@@ -169,15 +163,15 @@ def dev_scorer(suite: str, template: str) -> Callable[[Flat, str], float]:
 
 def main(argv):
   del argv
-  from gemini_embed.checkpoint import quiet_orbax_logs
-  quiet_orbax_logs()
+  checkpoint.quiet_orbax_logs()
   inputs = [parse_input(i) for i in _INPUTS.value]
   template = inputs[0][0]
   record = dict(method=_METHOD.value, inputs=[dict(input=p, step=s) for p, s in inputs])
   if _METHOD.value == 'greedy':
     if not _SUITE.value:
       raise app.UsageError('--method=greedy needs --suite (a dev suite)')
-    params, record['greedy'] = greedy_soup(inputs, dev_scorer(_SUITE.value, template))
+    mesh = sharding.parse_mesh(_MESH.value) if _MESH.value else None
+    params, record['greedy'] = greedy_soup(inputs, dev_scorer(_SUITE.value, template, mesh))
   else:
     weights = ([float(w) for w in _WEIGHTS.value] if _METHOD.value == 'weighted'
                else [1.0] * len(inputs))

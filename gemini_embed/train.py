@@ -22,6 +22,7 @@ from gemini_embed import train_state as ts_lib
 from gemini_embed.configlib import check_config
 from gemini_embed.data import pipeline
 from gemini_embed.metrics_log import MetricsLog
+from gemini_embed.models import pretrained as pretrained_lib
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
 from gemini_embed.models.tokenizer import load_tokenizer
@@ -67,7 +68,7 @@ def main(argv):
   make_model = lambda: Embedder(model_cfg, config.embed_dim, nnx.Rngs(config.seed), temperature=tau)
   graphdef, abstract, shardings = ts_lib.abstract_train_state(make_model, tx, mesh, rules)
   state = _initial_state(config, ckpt, resume_step, pretrained, abstract, shardings, make_model,
-                         tx, data_iter, mesh, rules)
+                         tx, data_iter)
   del pretrained  # the state holds its own copy
   step_fn, traces = train_step.jitted_train_step(graphdef, shardings, config)
   to_global = lambda local: jax.tree.map(lambda x: jax.make_array_from_process_local_data(
@@ -110,18 +111,18 @@ def _backbone(config, workdir, resume_step, mesh, rules
   """The architecture (and pretrained weights, placed): workdir > init_from > config."""
   if resume_step is not None:
     cfg = checkpoint.read_model_info(workdir).model
-    return cfg.replace(**{f: config.model[f] for f in ts_lib.POLICY_FIELDS}), None
+    return cfg.replace(**pretrained_lib.run_policies(config)), None
   if config.init_from:
-    pretrained, cfg = ts_lib.load_pretrained(config, mesh, rules)
+    pretrained, cfg = pretrained_lib.load_init_from(config, mesh, rules)
     return cfg, pretrained
   return TransformerConfig.from_config(config.model), None
 
 
 def _initial_state(config, ckpt, resume_step, pretrained, abstract, shardings, make_model, tx,
-                   data_iter, mesh, rules) -> nnx.State:
+                   data_iter) -> nnx.State:
   """Restored (with the data iterator) > pretrained + fresh optimiser > random init."""
   if resume_step is not None:
-    targets = ts_lib.sharded_targets(abstract, mesh, rules)
+    targets = checkpoint.restore_targets(abstract, shardings)
     params, opt = ckpt.restore(resume_step, targets['model'], targets['optimizer'], data_iter)
     nnx.replace_by_pure_dict(abstract, {'model': params, 'optimizer': opt})
     logging.info('resumed from %s at step %d', ckpt.directory, resume_step)

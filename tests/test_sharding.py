@@ -1,10 +1,13 @@
 """Sharding proof: a (data 2, fsdp 2, tensor 2) mesh of 8 simulated devices gives the
 1-device embeddings, and every parameter is really split the way the rules say."""
 
+import logging
+
 import jax
 import numpy as np
 import pytest
 from flax import nnx
+from flax.traverse_util import flatten_dict
 from jax.sharding import PartitionSpec as P
 
 from gemini_embed import sharding
@@ -45,23 +48,22 @@ def test_embeddings_match_one_device(models):
 
 
 EXPECTED = {  # path → (spec, per-device shard shape); layers stay whole
-    "['backbone']['embedding']": (P('tensor', 'fsdp'), (256, 32)),
-    "['backbone']['blocks']['attn']['q_proj']": (P(None, 'fsdp', 'tensor'), (3, 32, 2, 16)),
-    "['backbone']['blocks']['attn']['k_proj']": (P(None, 'fsdp'), (3, 32, 1, 16)),  # 1 KV head
-    "['backbone']['blocks']['attn']['o_proj']": (P(None, 'tensor', None, 'fsdp'), (3, 2, 16, 32)),
-    "['backbone']['blocks']['mlp']['gate']": (P(None, 'fsdp', 'tensor'), (3, 32, 64)),
-    "['backbone']['blocks']['mlp']['down']": (P(None, 'tensor', 'fsdp'), (3, 64, 32)),
-    "['backbone']['final_norm']['scale']": (P(), (64,)),
-    "['projection']": (P('fsdp', 'tensor'), (32, 16)),
+    'backbone/embedding': (P('tensor', 'fsdp'), (256, 32)),
+    'backbone/blocks/attn/q_proj': (P(None, 'fsdp', 'tensor'), (3, 32, 2, 16)),
+    'backbone/blocks/attn/k_proj': (P(None, 'fsdp'), (3, 32, 1, 16)),  # 1 KV head
+    'backbone/blocks/attn/o_proj': (P(None, 'tensor', None, 'fsdp'), (3, 2, 16, 32)),
+    'backbone/blocks/mlp/gate': (P(None, 'fsdp', 'tensor'), (3, 32, 64)),
+    'backbone/blocks/mlp/down': (P(None, 'tensor', 'fsdp'), (3, 64, 32)),
+    'backbone/final_norm/scale': (P(), (64,)),
+    'projection': (P('fsdp', 'tensor'), (32, 16)),
 }
 
 
 def test_parameters_are_sharded_as_the_rules_say(models):
   _, eight = models
-  flat = dict((jax.tree_util.keystr(p), v) for p, v in jax.tree_util.tree_flatten_with_path(
-      nnx.state(eight), is_leaf=lambda x: isinstance(x, nnx.Variable))[0])
+  flat = flatten_dict(nnx.to_pure_dict(nnx.state(eight)), sep='/')
   for path, (spec, shard_shape) in EXPECTED.items():
-    arr = flat[path][...]
+    arr = flat[path]
     assert arr.sharding.spec == spec, path
     assert arr.addressable_shards[0].data.shape == shard_shape, path
     assert len({s.device for s in arr.addressable_shards}) == 8
@@ -78,6 +80,39 @@ def test_indivisible_dims_fall_back_to_fewer_axes():
   rules = (('batch', ('data', 'fsdp')), ('heads', 'tensor'))
   assert sharding.logical_to_spec(('batch', 'heads'), (6, 3), mesh, rules) == P('data')
   assert sharding.logical_to_spec(('batch', 'heads'), (8, 4), mesh, rules) == P(('data', 'fsdp'), 'tensor')
+
+
+def test_fallbacks_are_logged_once_with_their_reason(caplog):
+  caplog.set_level(logging.INFO)
+  _model(sharding.make_mesh(MESH_8))
+  lines = [r.getMessage() for r in caplog.records if 'fewer mesh axes' in r.getMessage()]
+  assert len(lines) == 1
+  assert "backbone/blocks/attn/k_proj" in lines[0] and "not over ['tensor']" in lines[0]
+  assert '2 devices do not divide 1' in lines[0]
+  caplog.clear()
+  _model(sharding.make_mesh({'data': -1}))  # nothing is split: nothing falls back
+  assert not [r for r in caplog.records if 'fewer mesh axes' in r.getMessage()]
+
+
+def test_abstract_state_then_jit_init_equals_an_eager_init():
+  mesh = sharding.make_mesh(MESH_8)
+  make = lambda: Embedder(CFG, 32, nnx.Rngs(3))
+  graphdef, abstract, shardings = sharding.abstract_state(make, mesh, sharding.DEFAULT_RULES)
+  assert all(isinstance(v, jax.ShapeDtypeStruct) for v in jax.tree.leaves(abstract))
+  state = sharding.jit_init(lambda: nnx.state(make()), shardings)
+  eager = nnx.state(make())
+  for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(eager)):
+    # The same random streams (XLA may fuse the init's arithmetic differently: 1 ulp).
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+  assert nnx.merge(graphdef, state).backbone.embedding[...].sharding.spec == P('tensor', 'fsdp')
+
+
+def test_parse_mesh_flag():
+  assert sharding.parse_mesh('data:-1,fsdp:2,tensor:1') == {'data': -1, 'fsdp': 2, 'tensor': 1}
+  with pytest.raises(ValueError, match='--mesh'):
+    sharding.parse_mesh('data=2')
+  with pytest.raises(ValueError, match='--mesh'):
+    sharding.parse_mesh('model:2')
 
 
 def test_mesh_shape_resolves_minus_one_and_rejects_bad_sizes():

@@ -3,13 +3,17 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import jax
 import numpy as np
 import pytest
+from jax.sharding import PartitionSpec as P
 
+from gemini_embed.encoding import load_run
+from gemini_embed.soup import read_params, write_soup
 from tests.eval.synthetic_suite import write_suite
 from tests.train_fixtures import (ROOT, final_params, load_config, train_command, train_env,
                                   write_training_data)
@@ -55,6 +59,44 @@ def test_encode_keeps_input_order_normalises_and_truncates(runs, tmp_path):
   assert np.linalg.matrix_rank(a, tol=1e-3) > 1  # different texts, different rows
 
 
+def test_a_run_encodes_sharded_on_its_training_mesh(runs, tmp_path):
+  """A run trained on a (data 2, fsdp 2, tensor 2) mesh is restored onto that mesh (its
+  config.json), its parameters really split, and embeds as on a data-only mesh."""
+  pod = str(tmp_path / 'pod_run')
+  shutil.copytree(runs['ft'], pod)
+  with open(os.path.join(pod, 'config.json')) as f:
+    config = json.load(f)
+  config['mesh'] = dict(data=2, fsdp=2, tensor=2)
+  with open(os.path.join(pod, 'config.json'), 'w') as f:
+    json.dump(config, f)
+  sharded, replicated = load_run(pod), load_run(runs['ft'], mesh_sizes={'data': -1})
+  assert dict(sharded.mesh.shape) == dict(data=2, fsdp=2, tensor=2)
+  assert sharded.model.backbone.embedding[...].sharding.spec == P('tensor', 'fsdp')
+  assert sharded.model.backbone.blocks.mlp.gate[...].sharding.spec == P(None, 'fsdp', 'tensor')
+  assert replicated.model.backbone.embedding[...].sharding.is_fully_replicated  # fsdp = tensor = 1
+  # Batches are rounded up to the batch axes' size: data × fsdp = 4 here, 8 data-only.
+  assert sharded.encoder(batch_size=6).batch_size == 8
+  assert sharded.encoder(batch_size=4).batch_size == 4
+  assert replicated.encoder(batch_size=4).batch_size == 8
+  texts = ['the amber lantern', 'a copper kettle in the attic', 'x', 'granite bench ' * 20]
+  for kind in ('query', 'document'):
+    want = replicated.encoder()(texts, kind, 'retrieval')
+    np.testing.assert_allclose(sharded.encoder()(texts, kind, 'retrieval'), want,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_encode_mesh_flag_overrides_the_runs_mesh(runs, tmp_path):
+  rows = tmp_path / 'rows.jsonl'
+  rows.write_text(''.join(json.dumps({'text': t}) + '\n' for t in ('amber', 'a copper kettle')))
+  for mesh, out in (('data:-1', 'a.npy'), ('data:2,fsdp:2,tensor:2', 'b.npy')):
+    _tool('encode', f'--workdir={runs["ft"]}', f'--input={rows}', f'--output={tmp_path / out}',
+          f'--mesh={mesh}')
+  np.testing.assert_allclose(np.load(tmp_path / 'b.npy'), np.load(tmp_path / 'a.npy'), atol=1e-5)
+  out = _tool('encode', f'--workdir={runs["ft"]}', f'--input={rows}',
+              f'--output={tmp_path / "c.npy"}', '--mesh=data:3', check=False)
+  assert out.returncode != 0 and '--mesh' in out.stderr
+
+
 def test_encode_names_the_bad_line(runs, tmp_path):
   rows = tmp_path / 'bad.jsonl'
   rows.write_text('{"text": "fine"}\n{"txt": "no text field"}\n')
@@ -80,7 +122,7 @@ def test_uniform_soup_is_the_arithmetic_mean(runs, tmp_path):
   soup = str(tmp_path / 'soup')
   _tool('soup', f'--inputs={runs["pre"]}:2,{runs["pre"]}:4,{runs["ft"]}', f'--output={soup}')
   parts = [final_params(runs['pre'])[0], final_params(runs['ft'])[0]]
-  step2 = _params_at(runs['pre'], 2)
+  step2, _ = final_params(runs['pre'], step=2)
   got, _ = final_params(soup)
   for a, b, c, s in zip(*(jax.tree.leaves(t) for t in (step2, *parts, got))):
     want = (a.astype(np.float64) + b.astype(np.float64) + c.astype(np.float64)) / 3
@@ -111,7 +153,6 @@ def test_greedy_soup_never_ends_below_its_best_ingredient(runs, tmp_path):
 
 
 def test_soup_refuses_mismatched_trees(runs, tmp_path):
-  from gemini_embed.soup import read_params, write_soup
   params, _ = read_params(runs['ft'])
   params['projection'] = params['projection'][:, :64]
   other = str(tmp_path / 'narrow')
@@ -123,13 +164,3 @@ def test_soup_refuses_mismatched_trees(runs, tmp_path):
   assert out.returncode != 0
   assert "'projection'" in out.stderr and '(64, 96)' in out.stderr and '(64, 64)' in out.stderr
 
-
-def _params_at(workdir, step):
-  from flax import nnx
-
-  from gemini_embed.checkpoint import read_model_info, restore_params
-  abstract = nnx.state(read_model_info(workdir).abstract_embedder())
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  targets = jax.tree.map(lambda v: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=device),
-                         nnx.to_pure_dict(abstract))
-  return jax.tree.map(np.asarray, restore_params(workdir, targets, step)[0])

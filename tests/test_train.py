@@ -120,10 +120,10 @@ def test_init_from_a_workdir_loads_its_latest_params(uninterrupted):
   from flax import nnx
 
   from gemini_embed import sharding
-  from gemini_embed.train_state import load_pretrained
+  from gemini_embed.models.pretrained import load_init_from
   config = load_config('finetune', f'tiny,init_from={uninterrupted}')
   mesh = sharding.make_mesh(dict(data=2, fsdp=2, tensor=2))
-  model, _ = load_pretrained(config, mesh, config.sharding_rules)
+  model, _ = load_init_from(config, mesh, config.sharding_rules)
   ref, _ = final_params(uninterrupted)
   got = nnx.to_pure_dict(nnx.state(model))
   for a, b in zip(jax.tree.leaves(ref), jax.tree.leaves(got)):

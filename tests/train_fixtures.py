@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 import os
 
+import jax
 import numpy as np
+from flax import nnx
+
+from gemini_embed.checkpoint import restore_embedder
 
 COLOURS = ('red', 'blue', 'green', 'amber', 'violet', 'grey', 'white', 'black')
 THINGS = ('kettle', 'bridge', 'lantern', 'violin', 'harbour', 'tractor', 'orchard', 'compass')
@@ -64,15 +68,7 @@ def read_metrics(workdir: str) -> list[dict]:
     return [json.loads(line) for line in f]
 
 
-def final_params(workdir: str) -> dict:
-  """The latest checkpoint's params as host NumPy (restored without the trainer)."""
-  import jax
-  from flax import nnx
-
-  from gemini_embed.checkpoint import read_model_info, restore_params
-  abstract = nnx.state(read_model_info(workdir).abstract_embedder())
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  targets = jax.tree.map(lambda v: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=device),
-                         nnx.to_pure_dict(abstract))
-  params, step = restore_params(workdir, targets)
-  return jax.tree.map(np.asarray, params), step
+def final_params(workdir: str, step: int | None = None) -> tuple[dict, int]:
+  """A checkpoint's params (default: the latest) as host NumPy, restored without the trainer."""
+  model, step = restore_embedder(workdir, step)
+  return jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model))), step

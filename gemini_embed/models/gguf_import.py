@@ -24,6 +24,7 @@ import glob
 import json
 import os
 import re
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import gguf
@@ -143,7 +144,6 @@ class GGUFCheckpoint:
 
 
 def _gguf_version() -> str:
-  from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
   try:
     return version('gguf')
   except PackageNotFoundError:
@@ -189,15 +189,17 @@ def gguf_model_config(path: str, **overrides: Any) -> TransformerConfig:
 
 
 def load_gguf_embedder(path: str, embed_dim: int, mesh, rules, *, seed: int = 0,
-                       cfg: TransformerConfig | None = None, **overrides: Any
-                       ) -> tuple[Embedder, TransformerConfig]:
+                       cfg: TransformerConfig | None = None, temperature: float | None = None,
+                       **overrides: Any) -> tuple[Embedder, TransformerConfig]:
   """The Embedder with backbone weights from a GGUF file or model directory.
 
   cfg: the file's config, possibly adjusted (e.g. `with_layers`), default read from
-  the metadata; overrides: fields to change (attention_mode, dtype, remat, …).
+  the metadata; temperature: the initial τ of a learned `log_temperature` (None: none);
+  overrides: fields to change (attention_mode, dtype, remat, …).
   """
   source = GGUFCheckpoint(gguf_file(path))
   cfg = cfg or source.config
   cfg = cfg.replace(**overrides) if overrides else cfg
-  model = load_embedder(lambda: Embedder(cfg, embed_dim, nnx.Rngs(seed)), cfg, source, mesh, rules)
+  model = load_embedder(lambda: Embedder(cfg, embed_dim, nnx.Rngs(seed), temperature=temperature),
+                        cfg, source, mesh, rules)
   return model, cfg

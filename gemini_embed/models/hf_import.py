@@ -53,12 +53,14 @@ def hf_model_config(directory: str, **overrides: Any) -> TransformerConfig:
 
 
 def load_hf_embedder(directory: str, embed_dim: int, mesh, rules, *, seed: int = 0,
-                     cfg: TransformerConfig | None = None, **overrides: Any
-                     ) -> tuple[Embedder, TransformerConfig]:
+                     cfg: TransformerConfig | None = None, temperature: float | None = None,
+                     **overrides: Any) -> tuple[Embedder, TransformerConfig]:
   """cfg: the checkpoint's config, possibly adjusted (e.g. `with_layers`), default read
-  from config.json; overrides: fields to change (attention_mode, dtype, remat, …)."""
+  from config.json; temperature: the initial τ of a learned `log_temperature` (None: none);
+  overrides: fields to change (attention_mode, dtype, remat, …)."""
   cfg = cfg or hf_model_config(directory)
   cfg = cfg.replace(**overrides) if overrides else cfg
   source = HFCheckpoint(directory)
-  model = load_embedder(lambda: Embedder(cfg, embed_dim, nnx.Rngs(seed)), cfg, source, mesh, rules)
+  model = load_embedder(lambda: Embedder(cfg, embed_dim, nnx.Rngs(seed), temperature=temperature),
+                        cfg, source, mesh, rules)
   return model, cfg

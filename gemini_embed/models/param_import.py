@@ -17,6 +17,7 @@ from typing import Callable, Protocol
 import jax
 import numpy as np
 from flax import nnx
+from flax.traverse_util import flatten_dict, unflatten_dict
 
 from gemini_embed import sharding as sharding_lib
 from gemini_embed.models.model_config import TransformerConfig
@@ -73,60 +74,46 @@ def hf_name_map(cfg: TransformerConfig) -> dict[Path, tuple[str, Callable[[np.nd
   return m
 
 
-def _key(entry) -> str:
-  return str(getattr(entry, 'key', getattr(entry, 'name', getattr(entry, 'idx', entry))))
-
-
 def load_embedder(make_module: Callable[[], nnx.Module], cfg: TransformerConfig,
                   source: TensorSource, mesh, rules, prefix: Path = ('backbone',)) -> nnx.Module:
   """Builds the module with backbone weights from `source`, each placed directly
   into its sharding; everything else (the projection) is freshly initialised."""
-  abstract = nnx.eval_shape(make_module)
-  graphdef, abstract_state = nnx.split(abstract)
-  shardings = sharding_lib.state_shardings(abstract_state, mesh, rules)
+  graphdef, abstract, shardings = sharding_lib.abstract_state(make_module, mesh, rules)
   names = hf_name_map(cfg)
-  flat, treedef = jax.tree_util.tree_flatten_with_path(
-      abstract_state, is_leaf=lambda x: isinstance(x, nnx.Variable))
-  flat_shardings = jax.tree.leaves(shardings, is_leaf=lambda x: isinstance(x, nnx.Variable))
-  paths = [tuple(_key(e) for e in p) for p, _ in flat]
+  shapes = flatten_dict(nnx.to_pure_dict(abstract))     # path → ShapeDtypeStruct
+  targets = flatten_dict(nnx.to_pure_dict(shardings))   # path → NamedSharding
 
   def ours(path: Path) -> Path | None:
     return path[len(prefix):] if path[:len(prefix)] == prefix and path[len(prefix):] in names else None
 
   # Fresh values for the parameters the checkpoint lacks; XLA prunes the rest of the init.
-  missing = [i for i, p in enumerate(paths) if ours(p) is None]
-  fresh = {}
+  missing = [p for p in shapes if ours(p) is None]
+  values = {}
   if missing:
-    fresh_shardings = [flat_shardings[i].get_value() for i in missing]
-
-    @jax.jit
-    def init_missing():
-      leaves = jax.tree.leaves(nnx.state(make_module()))
-      return [jax.lax.with_sharding_constraint(leaves[i], s) for i, s in zip(missing, fresh_shardings)]
-
-    fresh = dict(zip(missing, init_missing()))
+    fresh = sharding_lib.jit_init(
+        lambda: [flatten_dict(nnx.to_pure_dict(nnx.state(make_module())))[p] for p in missing],
+        [targets[p] for p in missing])
+    values = dict(zip(missing, fresh))
 
   used: set[str] = set()
-  values = []
-  for i, ((_, var), path) in enumerate(zip(flat, paths)):
-    if i in fresh:
-      values.append(var.replace(fresh[i]))
+  for path, shape in shapes.items():
+    if path in values:
       continue
     hf_name, convert = names[ours(path)]
-    host = _host_array(source, hf_name, convert, var, cfg.num_layers, path, used)
-    target = flat_shardings[i].get_value()
-    values.append(var.replace(
-        jax.make_array_from_callback(host.shape, target, lambda idx, h=host: h[idx])))
+    host = _host_array(source, hf_name, convert, shape, cfg.num_layers, path, used)
+    values[path] = jax.make_array_from_callback(host.shape, targets[path],
+                                                lambda idx, h=host: h[idx])
     del host
   unused = sorted(set(source.names()) - used)
   if unused:
     logging.info('%s: %d tensors not used by the embedder (e.g. %s)', source.description,
                  len(unused), unused[:3])
-  return nnx.merge(graphdef, jax.tree_util.tree_unflatten(treedef, values))
+  nnx.replace_by_pure_dict(abstract, unflatten_dict(values))
+  return nnx.merge(graphdef, abstract)
 
 
-def _host_array(source: TensorSource, hf_name: str, convert, var, num_layers: int, path: Path,
-                used: set[str]) -> np.ndarray:
+def _host_array(source: TensorSource, hf_name: str, convert, var: jax.ShapeDtypeStruct,
+                num_layers: int, path: Path, used: set[str]) -> np.ndarray:
   dtype = var.dtype
   where = '/'.join(path)
   if '{i}' not in hf_name:
