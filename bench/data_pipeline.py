@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import importlib.util
 import json
 import os
 import sys
@@ -26,9 +25,18 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import jax  # noqa: E402
+from flax import nnx  # noqa: E402
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers  # noqa: E402
 
+from gemini_embed import optim, sharding, train_step  # noqa: E402
+from gemini_embed import train_state as ts_lib  # noqa: E402
+from gemini_embed.configlib import load_config_file  # noqa: E402
 from gemini_embed.data import build_corpora, pipeline  # noqa: E402
+from gemini_embed.models.embedder import Embedder  # noqa: E402
+from gemini_embed.models.fetch_offline import default_model_dir  # noqa: E402
+from gemini_embed.models.pretrained import load_init_from  # noqa: E402
+from gemini_embed.models.tokenizer import load_tokenizer as run_tokenizer  # noqa: E402
 
 FAMILY = {'smollm2': 'llama', 'gemma3-270m': 'gemma3'}
 
@@ -97,23 +105,8 @@ def measure(config, tokenizer, family: str, steps: int) -> dict:
 def step_consumption(corpora: str, stage: str, steps: int) -> tuple[float, int]:
   """Examples/s the demo's real train step (SmolLM2, 4 layers, configs/demo.py) consumes
   when fed by this pipeline; compile excluded. Returns (examples/s, batch size)."""
-  import importlib.util
-
-  import jax
-  from flax import nnx
-
-  from gemini_embed import optim, sharding, train_step
-  from gemini_embed import train_state as ts_lib
-  from gemini_embed.models.embedder import Embedder
-  from gemini_embed.models.pretrained import load_init_from
-  from gemini_embed.models.tokenizer import load_tokenizer as run_tokenizer
-
-  spec = importlib.util.spec_from_file_location('demo_config', 'configs/demo.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(f'corpora={corpora},stage={stage}')
+  config = load_config_file('configs/demo.py', f'corpora={corpora},stage={stage}')
   if not config.init_from:  # fine-tuning starts from a run; the LLM has the same cost
-    from gemini_embed.models.fetch_offline import default_model_dir
     config.init_from = default_model_dir('smollm2')
   mesh = sharding.make_mesh({'data': -1})
   model, cfg = load_init_from(config, mesh, config.sharding_rules)

@@ -31,12 +31,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from configs import demo  # noqa: E402
+from gemini_embed.data.corpora.python_stdlib import module_functions, stdlib_files  # noqa: E402
+from gemini_embed.models.gguf_import import is_gguf_model_dir  # noqa: E402
+from gemini_embed.models.pretrained import load_init_from  # noqa: E402
+from tests.models.gguf_reference import transformers_gguf_model  # noqa: E402
+
 
 # ---------------------------------------------------------------------------- texts
 
 def stdlib_pairs(limit: int) -> list[tuple[str, str]]:
   """(docstring summary, function code) of the first `limit` documented stdlib functions."""
-  from gemini_embed.data.corpora.python_stdlib import module_functions, stdlib_files
   pairs = []
   for module, path in stdlib_files():
     with open(path, encoding='utf-8', errors='replace') as f:
@@ -50,7 +58,6 @@ def stdlib_pairs(limit: int) -> list[tuple[str, str]]:
 
 def demo_config(layers: int, batch_size: int | None = None):
   """configs/demo.py (pre-finetuning stage) with the first `layers` LLM layers."""
-  from configs import demo
   config = demo.get_config(f'layers={layers}')
   if batch_size:
     config.batch_size = batch_size
@@ -59,8 +66,6 @@ def demo_config(layers: int, batch_size: int | None = None):
 
 def load_ours(config, mesh, rules):
   """(Embedder, TransformerConfig) exactly as the trainer imports `config.init_from`."""
-  from gemini_embed.models.gguf_import import is_gguf_model_dir
-  from gemini_embed.models.pretrained import load_init_from
   if not is_gguf_model_dir(config.init_from):
     raise SystemExit(f'{config.init_from}: no GGUF model directory; run '
                      '`python -m gemini_embed.models.fetch_offline smollm2` first')
@@ -77,8 +82,6 @@ def projection_of(model) -> np.ndarray:
 def torch_embedder(gguf_path: str, num_layers: int, projection: np.ndarray, attn: str = 'sdpa'):
   """A SentenceTransformer: first `num_layers` of transformers' LlamaModel (bidirectional),
   mean pooling, and a bias-free Dense head initialised from `projection` [width, D]."""
-  from tests.models.gguf_reference import transformers_gguf_model
-
   llama = transformers_gguf_model(gguf_path).model  # drop the LM head
   llama.layers = llama.layers[:num_layers]
   llama.config.num_hidden_layers = num_layers
@@ -136,8 +139,6 @@ def check_same_embeddings(ours: np.ndarray, theirs: np.ndarray, what: str) -> fl
 
 def matmul_peaks(n: int, repeats: int = 3) -> dict[str, float]:
   """GFLOP/s of an n×n float32 matmul in jax (jit), numpy and torch, measured now."""
-  import jax
-  import jax.numpy as jnp
   a = np.random.default_rng(0).standard_normal((n, n), np.float32)
   ja = jnp.asarray(a)
   jmm = jax.jit(lambda x: x @ x)

@@ -47,15 +47,13 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-from jax import Array
+from jaxtyping import Array, Bool, Float, Int
 
 from gemini_embed.models.embedder import l2_normalize
 
 
-def duplicate_mask(query_id: Array, pos_id: Array) -> Array:
-  """query_id Int[B], pos_id Int[B] → keep Bool[B, B].
-
-  keep[i, j] is False when j ≠ i and example j repeats the query or the positive
+def duplicate_mask(query_id: Int[Array, 'B'], pos_id: Int[Array, 'B']) -> Bool[Array, 'B B']:
+  """keep[i, j] is False when j ≠ i and example j repeats the query or the positive
   of example i (a false negative); the diagonal (the target) is always kept."""
   return _keep_rows(jnp.arange(query_id.shape[0]), query_id, pos_id, query_id, pos_id)
 
@@ -98,20 +96,22 @@ def _row_losses(rows, q, qid_rows, pid_rows, own_neg, own_present, *, p, qid, pi
   return shift + jnp.log(total) - target, target > best_other
 
 
-def nce_loss(q: Array, p: Array, *, temperature, negatives: Array | None = None,
-             has_neg: Array | None = None, query_id: Array | None = None,
-             pos_id: Array | None = None, cross_negatives: bool = False,
-             hardness_alpha: float = 0.0, row_chunk: int = 0) -> tuple[Array, dict[str, Array]]:
+def nce_loss(q: Float[Array, 'B D'], p: Float[Array, 'B D'], *, temperature,
+             negatives: Float[Array, 'B K D'] | None = None,
+             has_neg: Bool[Array, 'B K'] | None = None,
+             query_id: Int[Array, 'B'] | None = None, pos_id: Int[Array, 'B'] | None = None,
+             cross_negatives: bool = False, hardness_alpha: float = 0.0, row_chunk: int = 0
+             ) -> tuple[Float[Array, ''], dict[str, Array]]:
   """The paper's NCE loss on one embedding width.
 
   Args:
-    q: F[B, D] query embeddings (any norm: cosine similarity is used).
-    p: F[B, D] positive embeddings; row i is the target of query i.
+    q: query embeddings (any norm: cosine similarity is used).
+    p: positive embeddings; row i is the target of query i.
     temperature: τ > 0, float or traced scalar; logits are cos / τ.
-    negatives: F[B, K, D] hard negatives of each example, or None.
-    has_neg: Bool[B, K], False where example i has no k-th negative (that term
+    negatives: the K hard negatives of each example, or None.
+    has_neg: False where example i has no k-th negative (that term
       is dropped from the denominator). None = all present.
-    query_id, pos_id: Int[B] duplicate ids (equal id ⇔ equal text); both None
+    query_id, pos_id: duplicate ids (equal id ⇔ equal text); both None
       turns duplicate masking off.
     cross_negatives: add every example's hard negatives to every denominator.
     hardness_alpha: EmbeddingGemma's α (0 = off).
@@ -155,12 +155,13 @@ def nce_loss(q: Array, p: Array, *, temperature, negatives: Array | None = None,
   return loss, {'loss': loss, 'acc': jnp.mean(hits.astype(jnp.float32))}
 
 
-def mrl_loss(q: Array, p: Array, *, dims: Sequence[int], weights: Sequence[float] | None = None,
-             **nce_kwargs) -> tuple[Array, dict[str, Array]]:
+def mrl_loss(q: Float[Array, 'B D'], p: Float[Array, 'B D'], *, dims: Sequence[int],
+             weights: Sequence[float] | None = None, **nce_kwargs
+             ) -> tuple[Float[Array, ''], dict[str, Array]]:
   """Matryoshka: `nce_loss` on each prefix q[:, :d] (re-normalised), weighted sum.
 
   Args:
-    q, p: F[B, D]; negatives (in nce_kwargs) F[B, K, D]; D ≥ max(dims).
+    q, p: embeddings; negatives (in nce_kwargs) [B, K, D]; D ≥ max(dims).
     dims: increasing prefix widths, e.g. (768, 1536, 3072).
     weights: one per dim (None = all 1, as the paper and sentence-transformers).
     **nce_kwargs: everything else `nce_loss` takes (temperature, ids, options).

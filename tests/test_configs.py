@@ -47,11 +47,7 @@ def _tiny():
 ])
 def test_invalid_configs_name_the_field(field, value, message):
   config = _tiny()
-  *parents, leaf = field.split('.')
-  node = config
-  for p in parents:
-    node = node[p]
-  node[leaf] = value
+  config.update_from_flattened_dict({field: value})
   with pytest.raises(ConfigError, match=message):
     check_config(config, num_devices=8)
 

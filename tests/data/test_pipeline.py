@@ -3,6 +3,7 @@ resume (also through grain's orbax handler), bounded compilations, pair batches.
 
 import collections
 
+import chex
 import grain
 import jax
 import numpy as np
@@ -138,20 +139,18 @@ def test_each_process_loads_its_slice_of_the_same_global_batch(tmp_path):
 def test_a_jitted_step_compiles_once_per_bucket_pair(tmp_path):
   config = _config(tmp_path, batch_size=4, query_max_len=32, doc_max_len=16, num_buckets=3)
   it = pipeline.training_data(config, TOK).iterator()
-  traces = []
+  batches = [next(it) for _ in range(60)]
+  shapes = {b.query_tokens.shape + b.pos_tokens.shape for b in batches}
+  assert {s[1] for s in shapes} <= {8, 16, 32} and {s[3] for s in shapes} <= {4, 8, 16}
+  assert 1 < len(shapes) <= 9
 
   @jax.jit
+  @chex.assert_max_traces(n=len(shapes))  # one trace per bucket pair, never a retrace
   def step(batch):
-    traces.append(batch.query_tokens.shape + batch.pos_tokens.shape)
     return (batch.query_tokens * batch.query_valid).sum() + batch.neg_tokens.sum()
 
-  shapes = set()
-  for _ in range(60):
-    batch = next(it)
-    shapes.add(batch.query_tokens.shape + batch.pos_tokens.shape)
+  for batch in batches:
     step(batch)
-  assert {s[1] for s in shapes} <= {8, 16, 32} and {s[3] for s in shapes} <= {4, 8, 16}
-  assert 1 < len(traces) == len(shapes) <= 9
 
 
 def test_prefinetune_makes_pair_batches_and_finetune_marks_missing_negatives(tmp_path):

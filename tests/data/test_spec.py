@@ -33,11 +33,7 @@ def _config(name, arg='tiny'):
 ])
 def test_bad_data_fields_are_named(field, value, message):
   config = _config('finetune.py')
-  *parents, leaf = field.split('.')
-  node = config
-  for p in parents:
-    node = node[p]
-  node[leaf] = value
+  config.update_from_flattened_dict({field: value})
   with pytest.raises(ConfigError, match=message):
     check_config(config, num_devices=8)
 
