@@ -1,6 +1,6 @@
 """Import a GGUF file (llama.cpp's format) into a sharded Embedder.
 
-    model.gguf ──GGUFReader (memory-mapped)──▶ per tensor, one at a time:
+    model.gguf ──check_gguf_header (bounded scan)──GGUFReader (memory-mapped)──▶ per tensor:
         dequantise (gguf.quants) → undo llama.cpp's conventions → HF name, HF layout [out, in]
     ──param_import.load_embedder──▶ sharded Embedder
 
@@ -33,6 +33,7 @@ from flax import nnx
 
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.gguf_config import model_config_from_gguf
+from gemini_embed.models.gguf_header import check_gguf_header
 from gemini_embed.models.model_config import TransformerConfig
 from gemini_embed.models.param_import import load_embedder
 
@@ -57,6 +58,8 @@ _PLAIN = re.compile(r'^(\w+)\.(weight|bias)$')
 @functools.lru_cache(maxsize=2)
 def _open(path: str, _mtime_ns: int, _size: int) -> gguf.GGUFReader:
   # Parsing a 262k-token vocabulary takes seconds; config, tokenizer and weights share one reader.
+  # GGUFReader trusts the file's counts and offsets: the bounded scan checks them first.
+  check_gguf_header(path)
   return gguf.GGUFReader(path, 'r')
 
 
@@ -91,7 +94,11 @@ class GGUFCheckpoint:
     field = self.reader.fields.get(key)
     if field is None:
       return default
-    return field.contents()
+    try:
+      return field.contents()
+    except UnicodeDecodeError as e:
+      raise ValueError(f'{self.path}: metadata key {key}: a string is not valid UTF-8 ({e}); '
+                       'the file is corrupt') from None
 
   # ---- TensorSource -------------------------------------------------------------
   def names(self) -> list[str]:
