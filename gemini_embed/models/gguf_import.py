@@ -163,10 +163,8 @@ def gguf_file(path: str) -> str:
   """The .gguf behind `path`: the file itself, or the one in a GGUF model directory."""
   if os.path.isfile(path):
     return path
-  manifest = os.path.join(path, MODEL_JSON)
-  if os.path.exists(manifest):
-    with open(manifest) as f:
-      return os.path.join(path, json.load(f)['gguf_file'])
+  if os.path.exists(os.path.join(path, MODEL_JSON)):
+    return os.path.join(path, read_manifest(path)['gguf_file'])
   files = sorted(glob.glob(os.path.join(path, '*.gguf')))
   if len(files) != 1:
     raise FileNotFoundError(f'{path}: expected one .gguf file (or {MODEL_JSON}), found '
@@ -184,9 +182,24 @@ def is_gguf_model_dir(path: str) -> bool:
 
 
 def read_manifest(directory: str) -> dict[str, Any]:
-  """gguf_model.json: the model config and the special-token ids the data pipeline needs."""
-  with open(os.path.join(directory, MODEL_JSON)) as f:
-    return json.load(f)
+  """gguf_model.json: the model config and the special-token ids the data pipeline needs;
+  its gguf_file is checked to be a file in `directory`."""
+  path = os.path.join(directory, MODEL_JSON)
+  try:
+    with open(path) as f:
+      manifest = json.load(f)
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise ValueError(f'{path}: not valid JSON ({e}); rewrite it with `python -m '
+                     'gemini_embed.models.fetch_offline NAME --out DIR`') from None
+  name = manifest.get('gguf_file') if isinstance(manifest, dict) else None
+  if not isinstance(name, str):
+    raise ValueError(f'{path}: no "gguf_file" naming the .gguf file; rewrite it with '
+                     '`python -m gemini_embed.models.fetch_offline NAME --out DIR`')
+  if name in ('', '.', '..') or os.path.basename(name) != name:
+    raise ValueError(f'{path}: gguf_file={name!r} is not a file name in {directory}')
+  if not os.path.isfile(os.path.join(directory, name)):
+    raise FileNotFoundError(f'{path}: gguf_file {name} does not exist in {directory}')
+  return manifest
 
 
 def gguf_model_config(path: str, **overrides: Any) -> TransformerConfig:

@@ -121,6 +121,20 @@ def test_model_directory_recognition(tiny, tmp_path):
   assert is_gguf_model_dir(str(tmp_path)) and gguf_file(str(tmp_path)).endswith('other.gguf')
 
 
+@pytest.mark.parametrize('text,error,message', [
+    ('{"format": "gguf", ', ValueError, 'not valid JSON'),
+    ('["m.gguf"]', ValueError, 'no "gguf_file"'),
+    ('{"gguf_file": "../m.gguf"}', ValueError, 'not a file name'),
+    ('{"gguf_file": "gone.gguf"}', FileNotFoundError, 'gone.gguf.*does not exist'),
+])
+def test_bad_manifest_names_it(tmp_path, text, error, message):
+  (tmp_path / 'm.gguf').write_bytes(b'')
+  (tmp_path / gguf_import.MODEL_JSON).write_text(text)
+  with pytest.raises(error, match=message) as e:
+    gguf_file(str(tmp_path))
+  assert str(e.value).startswith(f'{tmp_path / gguf_import.MODEL_JSON}: ')
+
+
 # ---- errors ---------------------------------------------------------------------------
 
 def _variant(tmp_path, name, arch=None, extra=None, quantize=None):
