@@ -1,7 +1,8 @@
 """Import a GGUF file (llama.cpp's format) into a sharded Embedder.
 
-    model.gguf ──check_gguf_header (bounded scan)──GGUFReader (memory-mapped)──▶ per tensor:
-        dequantise (gguf.quants) → undo llama.cpp's conventions → HF name, HF layout [out, in]
+    model.gguf ──check_gguf_header (gguf_header.py) → GGUFReader (memory-mapped)──▶
+        per tensor, one at a time: dequantise (gguf.quants) → undo llama.cpp's
+        conventions → HF name, HF layout [out, in]
     ──param_import.load_embedder──▶ sharded Embedder
 
 llama.cpp stores two things differently from Hugging Face checkpoints:
