@@ -19,9 +19,9 @@ EMBED = np.arange(4 * 8, dtype=np.float32).reshape(4, 8)
 UP = np.full((16, 32), 127.0, np.float32)   # exact in Q8_0 (scale 1)
 
 
-def write_tiny(path) -> str:
+def write_tiny(path, endianess=gguf.GGUFEndian.LITTLE) -> str:
   """A tiny but complete llama GGUF: config metadata, a tokenizer, one F32 and one Q8_0 tensor."""
-  w = gguf.GGUFWriter(str(path), 'llama')
+  w = gguf.GGUFWriter(str(path), 'llama', endianess=endianess)
   w.add_name('tiny')
   w.add_block_count(1)
   w.add_embedding_length(8)
@@ -180,6 +180,30 @@ def test_metadata_elements_beyond_any_real_model_are_refused(tmp_path):
   path.write_bytes(raw)
   with deadline(5.0), pytest.raises(ValueError, match=rf"{path}: .*'junk'.*limit"):
     open_reader(str(path))
+
+
+def test_arrays_nested_too_deep_are_refused(tmp_path):
+  """GGUFReader recurses once per level: 2000 levels are a bare RecursionError."""
+  depth = 2000
+  nested = struct.pack('<IQ', gguf.GGUFValueType.ARRAY, 1) * depth
+  raw = (b'GGUF' + struct.pack('<IQQ', 3, 0, 1) + struct.pack('<Q', 4) + b'deep' +
+         struct.pack('<I', gguf.GGUFValueType.ARRAY) + nested +
+         struct.pack('<IQ', gguf.GGUFValueType.UINT8, 1) + b'\x00')
+  path = tmp_path / 'deep.gguf'
+  path.write_bytes(raw)
+  with deadline(5.0), pytest.raises(ValueError, match=rf"{path}: .*'deep'.*nested"):
+    open_reader(str(path))
+
+
+def test_big_endian_file_is_scanned_in_its_byte_order(tmp_path):
+  path = write_tiny(tmp_path / 'big.gguf', gguf.GGUFEndian.BIG)
+  assert open_reader(path).fields['tokenizer.ggml.tokens'].contents() == TOKENS
+  raw = bytearray(open(path, 'rb').read())
+  _set(raw, 8, '>Q', 2**60)
+  crafted = tmp_path / 'big-crafted.gguf'
+  crafted.write_bytes(raw)
+  with pytest.raises(ValueError, match=rf'{crafted}: GGUF header: tensor count {2**60}'):
+    open_reader(str(crafted))
 
 
 def test_string_value_not_utf8_names_file_and_key(valid, tmp_path):
