@@ -26,9 +26,19 @@ _GEMMA3_27B_LAYERS = 62         # llama.cpp scales queries by 1/sqrt(d/heads) on
 Metadata = Callable[[str, Any], Any]   # (key, default) → value
 
 
-def _f32(value) -> float:
+def _int(value, key: str, source: str) -> int:
+  """A size or count from the metadata (GGUF stores these as u32): a positive integer."""
+  if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+      float(value).is_integer() and value >= 1):
+    return int(value)
+  raise ValueError(f'{source}: {key}={value!r} is not a positive integer; the file is corrupt')
+
+
+def _f32(value, key: str, source: str) -> float:
   """GGUF stores floats as float32: 1e-5 reads back as 9.99999974e-06. Keep the short form."""
-  return float(str(np.float32(value)))
+  if isinstance(value, (int, float)) and not isinstance(value, bool):
+    return float(str(np.float32(value)))
+  raise ValueError(f'{source}: {key}={value!r} is not a number; the file is corrupt')
 
 
 def _uniform(value, key: str, source: str) -> int:
@@ -37,7 +47,7 @@ def _uniform(value, key: str, source: str) -> int:
     if len(set(value)) != 1:
       raise ValueError(f'{source}: {key}={list(value)[:8]}… varies per layer; not supported')
     value = value[0]
-  return int(value)
+  return _int(value, key, source)
 
 
 def model_config_from_gguf(meta: Metadata, tensor_shapes: dict[str, tuple[int, ...]],
@@ -58,16 +68,22 @@ def model_config_from_gguf(meta: Metadata, tensor_shapes: dict[str, tuple[int, .
   def opt(key, default):
     return meta(f'{arch}.{key}', default)
 
-  width = int(need('embedding_length'))
-  layers = int(need('block_count'))
+  def integer(value, key):
+    return _int(value, f'{arch}.{key}', source)
+
+  def real(value, key):
+    return _f32(value, f'{arch}.{key}', source)
+
+  width = integer(need('embedding_length'), 'embedding_length')
+  layers = integer(need('block_count'), 'block_count')
   heads = _uniform(need('attention.head_count'), f'{arch}.attention.head_count', source)
   kv_heads = _uniform(opt('attention.head_count_kv', heads), f'{arch}.attention.head_count_kv',
                       source)
-  head_dim = int(opt('attention.key_length', width // heads))
-  if int(opt('attention.value_length', head_dim)) != head_dim:
+  head_dim = integer(opt('attention.key_length', width // heads), 'attention.key_length')
+  if integer(opt('attention.value_length', head_dim), 'attention.value_length') != head_dim:
     raise ValueError(f'{source}: {arch}.attention.value_length differs from key_length; '
                      'not supported')
-  rotary = int(opt('rope.dimension_count', head_dim))
+  rotary = integer(opt('rope.dimension_count', head_dim), 'rope.dimension_count')
   if rotary != head_dim:
     raise ValueError(f'{source}: {arch}.rope.dimension_count={rotary} < head_dim={head_dim} '
                      '(partial rotary embeddings) is not supported')
@@ -80,15 +96,18 @@ def model_config_from_gguf(meta: Metadata, tensor_shapes: dict[str, tuple[int, .
   if scaling_kind not in ('none', 'linear'):
     raise ValueError(f'{source}: {arch}.rope.scaling.type={scaling_kind!r} is not supported '
                      '(supported: none, linear)')
-  factor = _f32(opt('rope.scaling.factor', 1.0)) if scaling_kind == 'linear' else 1.0
-  rope_base = _f32(opt('rope.freq_base', 10_000.0))
+  factor = (real(opt('rope.scaling.factor', 1.0), 'rope.scaling.factor')
+            if scaling_kind == 'linear' else 1.0)
+  rope_base = real(opt('rope.freq_base', 10_000.0), 'rope.freq_base')
 
   fields: dict[str, Any] = {}
   if family == 'gemma3':
     fields['layer_types'] = _gemma3_layer_types(opt('attention.sliding_window_pattern', None),
                                                 layers, source)
-    fields['sliding_window'] = int(need('attention.sliding_window'))
-    fields['rope_local_base'] = _f32(opt('rope.freq_base_swa', _GEMMA3_LOCAL_ROPE_BASE))
+    fields['sliding_window'] = integer(need('attention.sliding_window'),
+                                       'attention.sliding_window')
+    fields['rope_local_base'] = real(opt('rope.freq_base_swa', _GEMMA3_LOCAL_ROPE_BASE),
+                                     'rope.freq_base_swa')
     fields['query_pre_attn_scalar'] = float(
         width // heads if layers == _GEMMA3_27B_LAYERS else head_dim)
     if 'sliding' not in fields['layer_types']:
@@ -105,7 +124,8 @@ def model_config_from_gguf(meta: Metadata, tensor_shapes: dict[str, tuple[int, .
       num_kv_heads=kv_heads,
       head_dim=head_dim,
       mlp_dim=_uniform(need('feed_forward_length'), f'{arch}.feed_forward_length', source),
-      norm_eps=_f32(need('attention.layer_norm_rms_epsilon')),
+      norm_eps=real(need('attention.layer_norm_rms_epsilon'),
+                    'attention.layer_norm_rms_epsilon'),
       rope_base=rope_base,
       rope_scaling='linear' if factor != 1.0 else 'none',
       rope_scaling_factor=factor,
@@ -124,7 +144,8 @@ def _gemma3_layer_types(pattern, layers: int, source: str) -> tuple[str, ...]:
       raise ValueError(f'{source}: gemma3.attention.sliding_window_pattern has {len(pattern)} '
                        f'entries for {layers} layers')
     return tuple('sliding' if p else 'full' for p in pattern)
-  return sliding_pattern(layers, int(pattern))
+  return sliding_pattern(layers,
+                         _int(pattern, 'gemma3.attention.sliding_window_pattern', source))
 
 
 def _check_tensors(shapes: Collection[str], source: str) -> None:

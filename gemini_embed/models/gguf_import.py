@@ -1,7 +1,8 @@
 """Import a GGUF file (llama.cpp's format) into a sharded Embedder.
 
-    model.gguf ──GGUFReader (memory-mapped)──▶ per tensor, one at a time:
-        dequantise (gguf.quants) → undo llama.cpp's conventions → HF name, HF layout [out, in]
+    model.gguf ──check_gguf_header (gguf_header.py) → GGUFReader (memory-mapped)──▶
+        per tensor, one at a time: dequantise (gguf.quants) → undo llama.cpp's
+        conventions → HF name, HF layout [out, in]
     ──param_import.load_embedder──▶ sharded Embedder
 
 llama.cpp stores two things differently from Hugging Face checkpoints:
@@ -33,6 +34,7 @@ from flax import nnx
 
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.gguf_config import model_config_from_gguf
+from gemini_embed.models.gguf_header import check_gguf_header
 from gemini_embed.models.model_config import TransformerConfig
 from gemini_embed.models.param_import import load_embedder
 
@@ -57,6 +59,8 @@ _PLAIN = re.compile(r'^(\w+)\.(weight|bias)$')
 @functools.lru_cache(maxsize=2)
 def _open(path: str, _mtime_ns: int, _size: int) -> gguf.GGUFReader:
   # Parsing a 262k-token vocabulary takes seconds; config, tokenizer and weights share one reader.
+  # GGUFReader trusts the file's counts and offsets: the bounded scan checks them first.
+  check_gguf_header(path)
   return gguf.GGUFReader(path, 'r')
 
 
@@ -91,7 +95,11 @@ class GGUFCheckpoint:
     field = self.reader.fields.get(key)
     if field is None:
       return default
-    return field.contents()
+    try:
+      return field.contents()
+    except UnicodeDecodeError as e:
+      raise ValueError(f'{self.path}: metadata key {key}: a string is not valid UTF-8 ({e}); '
+                       'the file is corrupt') from None
 
   # ---- TensorSource -------------------------------------------------------------
   def names(self) -> list[str]:
@@ -156,10 +164,8 @@ def gguf_file(path: str) -> str:
   """The .gguf behind `path`: the file itself, or the one in a GGUF model directory."""
   if os.path.isfile(path):
     return path
-  manifest = os.path.join(path, MODEL_JSON)
-  if os.path.exists(manifest):
-    with open(manifest) as f:
-      return os.path.join(path, json.load(f)['gguf_file'])
+  if os.path.exists(os.path.join(path, MODEL_JSON)):
+    return os.path.join(path, read_manifest(path)['gguf_file'])
   files = sorted(glob.glob(os.path.join(path, '*.gguf')))
   if len(files) != 1:
     raise FileNotFoundError(f'{path}: expected one .gguf file (or {MODEL_JSON}), found '
@@ -177,9 +183,24 @@ def is_gguf_model_dir(path: str) -> bool:
 
 
 def read_manifest(directory: str) -> dict[str, Any]:
-  """gguf_model.json: the model config and the special-token ids the data pipeline needs."""
-  with open(os.path.join(directory, MODEL_JSON)) as f:
-    return json.load(f)
+  """gguf_model.json: the model config and the special-token ids the data pipeline needs;
+  its gguf_file is checked to be a file in `directory`."""
+  path = os.path.join(directory, MODEL_JSON)
+  try:
+    with open(path) as f:
+      manifest = json.load(f)
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise ValueError(f'{path}: not valid JSON ({e}); rewrite it with `python -m '
+                     'gemini_embed.models.fetch_offline NAME --out DIR`') from None
+  name = manifest.get('gguf_file') if isinstance(manifest, dict) else None
+  if not isinstance(name, str):
+    raise ValueError(f'{path}: no "gguf_file" naming the .gguf file; rewrite it with '
+                     '`python -m gemini_embed.models.fetch_offline NAME --out DIR`')
+  if name in ('', '.', '..') or os.path.basename(name) != name:
+    raise ValueError(f'{path}: gguf_file={name!r} is not a file name in {directory}')
+  if not os.path.isfile(os.path.join(directory, name)):
+    raise FileNotFoundError(f'{path}: gguf_file {name} does not exist in {directory}')
+  return manifest
 
 
 def gguf_model_config(path: str, **overrides: Any) -> TransformerConfig:

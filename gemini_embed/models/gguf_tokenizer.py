@@ -61,8 +61,8 @@ def special_tokens(meta, source: str) -> SpecialTokens:
   tokens = _tokens(meta, source)
 
   def token(key):
-    i = meta(f'tokenizer.ggml.{key}_token_id', None)
-    return (None, None) if i is None else (int(i), tokens[int(i)])
+    i = _token_id(meta, f'tokenizer.ggml.{key}_token_id', len(tokens), source)
+    return (None, None) if i is None else (i, tokens[i])
 
   (bos_id, bos), (eos_id, eos) = token('bos'), token('eos')
   (pad_id, pad), (unk_id, unk) = token('padding'), token('unknown')
@@ -93,14 +93,34 @@ def _tokens(meta, source: str) -> list[str]:
   return list(tokens)
 
 
-def _types(meta, n: int) -> list[int]:
-  types = meta('tokenizer.ggml.token_type', None)
+def _token_id(meta, key: str, n: int, source: str) -> int | None:
+  """The id under `key` (None if absent), which must index the vocabulary of n tokens."""
+  i = meta(key, None)
+  if i is None:
+    return None
+  if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
+    raise ValueError(f'{source}: {key}={i!r} is not a token id ({n} tokens); the file is '
+                     'corrupt')
+  return i
+
+
+def _per_token(meta, key: str, n: int, source: str) -> list | None:
+  """A list with one entry per token (None if absent)."""
+  values = meta(key, None)
+  if values is not None and len(values) != n:
+    raise ValueError(f'{source}: {key} has {len(values)} entries for {n} tokens; the file is '
+                     'corrupt')
+  return values
+
+
+def _types(meta, n: int, source: str) -> list[int]:
+  types = _per_token(meta, 'tokenizer.ggml.token_type', n, source)
   return [int(t) for t in types] if types is not None else [NORMAL] * n
 
 
 def _byte_level_bpe(meta, source: str) -> Tokenizer:
   tokens = _tokens(meta, source)
-  types = _types(meta, len(tokens))
+  types = _types(meta, len(tokens), source)
   pre = meta('tokenizer.ggml.pre', 'default') or 'default'
   if pre not in _BYTE_LEVEL_PRE:
     raise ValueError(f'{source}: tokenizer.ggml.pre={pre!r} (the split regex) is not '
@@ -119,8 +139,8 @@ def _byte_level_bpe(meta, source: str) -> Tokenizer:
 
 def _sentencepiece_bpe(meta, source: str) -> Tokenizer:
   tokens = _tokens(meta, source)
-  types = _types(meta, len(tokens))
-  scores = meta('tokenizer.ggml.scores', None)
+  types = _types(meta, len(tokens), source)
+  scores = _per_token(meta, 'tokenizer.ggml.scores', len(tokens), source)
   if scores is None:
     raise ValueError(f'{source}: a SentencePiece (llama) tokenizer needs tokenizer.ggml.scores')
   spelled, respelled = _respell_spaces(tokens, types)
@@ -140,9 +160,9 @@ def _sentencepiece_bpe(meta, source: str) -> Tokenizer:
   ranked.sort()
   merges = [(left, right) for *_, left, right in ranked]
 
-  unk_id = meta('tokenizer.ggml.unknown_token_id', None)
+  unk_id = _token_id(meta, 'tokenizer.ggml.unknown_token_id', len(tokens), source)
   tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=True, byte_fallback=True,
-                             unk_token=spelled[int(unk_id)] if unk_id is not None else None))
+                             unk_token=spelled[unk_id] if unk_id is not None else None))
   prefix = bool(meta('tokenizer.ggml.add_space_prefix', False))
   tok.normalizer = normalizers.Sequence(
       ([normalizers.Prepend(SPACE)] if prefix else []) + [normalizers.Replace(' ', SPACE)])

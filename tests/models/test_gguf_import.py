@@ -2,6 +2,7 @@
 model directories, and errors that name the file and the tensor or key."""
 
 import os
+import re
 
 import gguf
 import jax
@@ -121,6 +122,20 @@ def test_model_directory_recognition(tiny, tmp_path):
   assert is_gguf_model_dir(str(tmp_path)) and gguf_file(str(tmp_path)).endswith('other.gguf')
 
 
+@pytest.mark.parametrize('text,error,message', [
+    ('{"format": "gguf", ', ValueError, 'not valid JSON'),
+    ('["m.gguf"]', ValueError, 'no "gguf_file"'),
+    ('{"gguf_file": "../m.gguf"}', ValueError, 'not a file name'),
+    ('{"gguf_file": "gone.gguf"}', FileNotFoundError, 'gone.gguf.*does not exist'),
+])
+def test_bad_manifest_names_it(tmp_path, text, error, message):
+  (tmp_path / 'm.gguf').write_bytes(b'')
+  (tmp_path / gguf_import.MODEL_JSON).write_text(text)
+  with pytest.raises(error, match=message) as e:
+    gguf_file(str(tmp_path))
+  assert str(e.value).startswith(f'{tmp_path / gguf_import.MODEL_JSON}: ')
+
+
 # ---- errors ---------------------------------------------------------------------------
 
 def _variant(tmp_path, name, arch=None, extra=None, quantize=None):
@@ -160,4 +175,41 @@ def test_tokenizer_errors_name_the_key():
     gguf_tokenizer(lambda k, d=None: meta.get(k, d), 'f.gguf')
   meta['tokenizer.ggml.model'] = 'bert'
   with pytest.raises(ValueError, match=r"tokenizer\.ggml\.model='bert' is not supported"):
+    gguf_tokenizer(lambda k, d=None: meta.get(k, d), 'f.gguf')
+
+
+_LLAMA_META = {'general.architecture': 'llama', 'llama.embedding_length': 64,
+               'llama.block_count': 2, 'llama.attention.head_count': 4,
+               'llama.feed_forward_length': 96, 'llama.attention.layer_norm_rms_epsilon': 1e-5}
+
+
+@pytest.mark.parametrize('key,value', [
+    ('llama.block_count', 'two'),
+    ('llama.embedding_length', [64, 64]),
+    ('llama.attention.head_count', 2.5),
+    ('llama.feed_forward_length', ['x', 'x']),
+    ('llama.attention.layer_norm_rms_epsilon', 'tiny'),
+    ('llama.rope.freq_base', [1.0]),
+    ('llama.attention.head_count', 0),
+])
+def test_wrongly_typed_metadata_names_file_and_key(key, value):
+  from gemini_embed.models.gguf_config import model_config_from_gguf
+  meta = dict(_LLAMA_META, **{key: value})
+  with pytest.raises(ValueError, match=rf'^f\.gguf: {re.escape(key)}=.* is not an? '):
+    model_config_from_gguf(lambda k, d=None: meta.get(k, d), {'token_embd.weight': (96, 64)},
+                           'f.gguf')
+
+
+@pytest.mark.parametrize('key,value,message', [
+    ('tokenizer.ggml.bos_token_id', 7, r'bos_token_id=7 is not a token id \(3 tokens\)'),
+    ('tokenizer.ggml.eos_token_id', -1, r'eos_token_id=-1 is not a token id'),
+    ('tokenizer.ggml.padding_token_id', 'a', r"padding_token_id='a' is not a token id"),
+    ('tokenizer.ggml.token_type', [1, 1], r'token_type has 2 entries for 3 tokens'),
+    ('tokenizer.ggml.scores', [0.0], r'scores has 1 entries for 3 tokens'),
+    ('tokenizer.ggml.unknown_token_id', 3, r'unknown_token_id=3 is not a token id'),
+])
+def test_tokenizer_metadata_out_of_range_names_the_key(key, value, message):
+  meta = {'tokenizer.ggml.model': 'llama', 'tokenizer.ggml.tokens': ['<unk>', 'a', 'b'],
+          'tokenizer.ggml.scores': [0.0, -1.0, -2.0], key: value}
+  with pytest.raises(ValueError, match=rf'^f\.gguf: tokenizer\.ggml\.{message}'):
     gguf_tokenizer(lambda k, d=None: meta.get(k, d), 'f.gguf')
