@@ -44,12 +44,25 @@ def _tiny():
     ('model.num_kv_heads', 3, r'config\.model\.num_kv_heads.*divide'),
     ('loss.temperature', 0.0, r'config\.loss\.temperature'),
     ('model.attention_mode', 'sideways', r'config\.model\.attention_mode'),
+    ('optim.learning_rate', -1.0, r'config\.optim\.learning_rate=-1\.0: must be > 0'),
+    ('optim.learning_rate', float('nan'), r'config\.optim\.learning_rate=nan'),
+    ('total_steps', -1, r'config\.total_steps=-1: must be >= 0'),
+    ('checkpoint.every', 0, r'config\.checkpoint\.every=0: must be >= 1'),
+    ('log_every', 0, r'config\.log_every=0: must be >= 1'),
+    ('log_every', -5, r'config\.log_every=-5: must be >= 1'),
 ])
 def test_invalid_configs_name_the_field(field, value, message):
   config = _tiny()
   config.update_from_flattened_dict({field: value})
   with pytest.raises(ConfigError, match=message):
     check_config(config, num_devices=8)
+
+
+def test_zero_steps_and_no_dev_eval_are_legal():
+  """total_steps=0 exports the initial model; eval.every=0 turns dev evaluation off."""
+  config = _tiny()
+  config.update_from_flattened_dict({'total_steps': 0, 'eval.every': 0})
+  check_config(config, num_devices=8)
 
 
 def test_mesh_errors_name_the_field():
