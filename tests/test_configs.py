@@ -114,3 +114,24 @@ def test_loading_a_config_file_names_the_path_when_it_cannot(tmp_path):
   empty.write_text('X = 1\n')
   with pytest.raises(AttributeError, match=r'empty\.py: defines no get_config'):
     load_config_file(str(empty))
+
+
+@pytest.mark.parametrize('config,override,names', [
+    ('prefinetune.py:tiny', '--config.optim.learnin_rate=1',
+     ('config.optim.learnin_rate', 'learning_rate')),
+    ('prefinetune.py:tiny', '--config.optimz.warmup_steps=3', ('config.optimz', 'optim')),
+    ('prefinetun.py:tiny', '--config.total_steps=3', ('prefinetun.py', 'no such config file')),
+])
+def test_an_unknown_config_field_is_one_line_naming_it(tmp_path, config, override, names):
+  """A typo in --config.FIELD (or --config): one line naming the field and the closest
+  known names, exit 2 (a usage error), before anything runs."""
+  workdir = tmp_path / 'run'
+  out = subprocess.run(
+      [sys.executable, '-m', 'gemini_embed.train', f'--config={ROOT}/configs/{config}',
+       f'--workdir={workdir}', override],
+      capture_output=True, text=True, cwd=ROOT, env={**os.environ, 'PYTHONPATH': ROOT})
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert 'Traceback' not in out.stderr, out.stderr[-2000:]
+  errors = [line for line in out.stderr.splitlines() if 'FATAL' in line]
+  assert len(errors) == 1 and all(name in errors[0] for name in names), out.stderr
+  assert not workdir.exists()
