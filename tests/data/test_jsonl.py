@@ -33,7 +33,8 @@ def test_a_bad_line_names_path_line_and_reason(tmp_path, line, reason, message):
 
 
 @pytest.mark.parametrize('line,reason,message', [
-    (b'{"a": ' + b'[' * 100_000 + b']' * 100_000 + b'}', 'too_deeply_nested', 'JSON nested too deeply'),
+    (b'{"a": ' + b'[' * 100_000 + b']' * 100_000 + b'}', 'too_deeply_nested',
+     'JSON nested too deeply'),
     (b'{"a": "\\ud800 alone"}', 'invalid_utf8', "field 'a' holds an unpaired surrogate"),
     (b'{"a": ["ok", {"b": "\\udfff"}]}', 'invalid_utf8', "field 'a' holds an unpaired surrogate"),
 ])
