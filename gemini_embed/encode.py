@@ -5,9 +5,11 @@ r"""Embed texts with a trained run or a soup:
 
 ROWS: one JSON object per line with a "text" field. EMB: float32 [N, dim],
 L2-normalised (the first `dim` coordinates, re-normalised: an MRL prefix), rows
-in input order. Queries get the task prompt of --task; documents the document
-template. The model is sharded over the run's training mesh (its config.json) or
---mesh.
+in input order; an input without rows gives a [0, dim] array. --dim is checked
+against the run's model.json first: above its width is an error, a width that
+is not one of its trained MRL prefixes a warning. Queries get the task prompt of
+--task; documents the document template. The model is sharded over the run's
+training mesh (its config.json) or --mesh.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from absl import app, flags
 
 from gemini_embed import checkpoint, sharding
 from gemini_embed.data.jsonl import read_jsonl
-from gemini_embed.encoding import load_run
+from gemini_embed.encoding import check_dims, load_run
 from gemini_embed.eval.embeddings import mrl_view
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training workdir or soup directory.')
@@ -45,14 +47,21 @@ def read_texts(path: str) -> list[str]:
 def main(argv):
   del argv
   checkpoint.quiet_orbax_logs()
+  dim = _DIM.value
+  if dim is None:
+    dim = checkpoint.read_model_info(_WORKDIR.value).embed_dim
+  try:
+    check_dims(_WORKDIR.value, [dim], '--dim')
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
   texts = read_texts(_INPUT.value)
   mesh = sharding.parse_mesh(_MESH.value) if _MESH.value else None
   run = load_run(_WORKDIR.value, _STEP.value, mesh)
-  emb = run.encoder(batch_size=_BATCH.value, progress=True)(texts, _KIND.value, _TASK.value)
-  dim = _DIM.value or emb.shape[1]
-  if not 0 < dim <= emb.shape[1]:
-    raise app.UsageError(f'--dim={dim}: the model embeds into {emb.shape[1]} dimensions')
-  emb = mrl_view(emb, dim)
+  if texts:
+    emb = run.encoder(batch_size=_BATCH.value, progress=True)(texts, _KIND.value, _TASK.value)
+    emb = mrl_view(emb, dim)
+  else:
+    emb = np.zeros((0, dim))
   np.save(_OUTPUT.value, emb.astype(np.float32))
   print(f'{len(texts)} {_KIND.value} texts → {_OUTPUT.value} [{emb.shape[0]}, {dim}] (step {run.step})')
 

@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 import jax
 import ml_collections
 import numpy as np
+from absl import logging
 from flax import nnx
 from jax.sharding import Mesh
 from tokenizers import Tokenizer
@@ -116,3 +117,18 @@ def load_run(directory: str, step: int | None = None,
       directory, step, mesh, rules, policies=dict(attention_mode='bidirectional', remat='none'))
   tokenizer = Tokenizer.from_file(os.path.join(directory, 'tokenizer.json'))
   return Run(model, tokenizer, model.backbone.cfg.family, run_config, step, mesh, rules)
+
+
+def check_dims(directory: str, dims: Sequence[int], flag: str) -> None:
+  """A tool's `flag` (--dim, --dims) against the run's model.json, before any work: a dim
+  above embed_dim is a ValueError; one that is not a trained MRL prefix is allowed (its
+  prefix, re-normalised, as sentence-transformers' truncate_dim) with a warning."""
+  info = checkpoint.read_model_info(directory)
+  for dim in dims:
+    if not 0 < dim <= info.embed_dim:
+      raise ValueError(f'{flag}={dim}: {directory} embeds into {info.embed_dim} dimensions '
+                       f'(MRL prefixes {info.mrl_dims}); give a width from 1 to {info.embed_dim}')
+    if dim not in info.mrl_dims:
+      logging.warning('%s=%d is not one of the MRL prefixes %s of %s; its embeddings are '
+                      'truncated and re-normalised all the same, but were not trained at '
+                      'that width', flag, dim, info.mrl_dims, directory)

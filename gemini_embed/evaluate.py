@@ -20,7 +20,7 @@ from absl import app, flags, logging
 
 from gemini_embed import checkpoint, sharding
 from gemini_embed import eval as ev
-from gemini_embed.encoding import load_run
+from gemini_embed.encoding import check_dims, load_run
 
 _WORKDIR = flags.DEFINE_list('workdir', [], 'Runs to score: DIR or NAME=DIR, comma-separated.')
 _SUITE = flags.DEFINE_string('suite', None, 'Suite directory (design.md layout).')
@@ -45,6 +45,17 @@ def parse_runs(items: list[str]) -> dict[str, str]:
       raise app.UsageError(f'--workdir: two runs are named {name!r}; use NAME=DIR')
     runs[name] = path
   return runs
+
+
+def parse_dims(values: list[str], runs: dict[str, str]) -> list[int]:
+  """--dims as integers, each a width of every run (encoding.check_dims)."""
+  try:
+    dims = [int(d) for d in values]
+  except ValueError:
+    raise ValueError(f'--dims={",".join(values)}: not a list of integers') from None
+  for path in runs.values():
+    check_dims(path, dims, '--dims')
+  return dims
 
 
 def run_encoders(runs: dict[str, str], step: int | None, batch_size: int,
@@ -78,10 +89,14 @@ def main(argv):
   runs = parse_runs(_WORKDIR.value)
   if not runs and not _PEERS.value and not _ST_MODEL.value:
     raise app.UsageError('nothing to evaluate: give --workdir and/or --peers')
+  try:
+    dims = parse_dims(_DIMS.value, runs)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
   systems, run_dims = run_encoders(runs, _STEP.value, _BATCH.value,
                                    sharding.parse_mesh(_MESH.value) if _MESH.value else None)
   systems.update(peer_systems([p for p in _PEERS.value if p], _ST_MODEL.value))
-  dims = [int(d) for d in _DIMS.value] or run_dims or None
+  dims = dims or run_dims or None
   results = ev.evaluate_suite(_SUITE.value, systems, dims, samples_per_label=_SAMPLES.value)
   output = _OUTPUT.value or os.path.join(next(iter(runs.values()), '.'), 'eval', 'results.json')
   out_dir = os.path.dirname(os.path.abspath(output))

@@ -2,7 +2,7 @@ r"""Model soups: average the parameters of fine-tuned checkpoints.
 
     python -m gemini_embed.soup --inputs=DIR[:STEP],DIR[:STEP],... --output=DIR \
         [--method=uniform|weighted|greedy] [--weights=0.5,0.3,0.2] [--suite=DEV_SUITE] \
-        [--mesh=data:-1,fsdp:2]
+        [--mesh=data:-1,fsdp:2] [--overwrite]
 
 uniform   the arithmetic mean of every ingredient
 weighted  Σ w_i θ_i / Σ w_i with --weights
@@ -12,15 +12,24 @@ greedy    ingredients sorted by dev score (Mean(Task) at the largest MRL dim on
 
 Ingredients stream one at a time (memory ≈ the running sum + one checkpoint),
 must share one architecture (an error names the first differing parameter), and
-the output directory has a workdir's layout, so encode/evaluate/soup accept it.
+the output directory has a workdir's layout, so encode/evaluate/soup accept it;
+its soup.json records the method, the weights and the step read of each input.
+
+--output must be new (or empty): never one of the inputs, never a training run,
+and a previous soup only with --overwrite. The soup is written to a temporary
+sibling and renamed into place, so a crash leaves the previous soup (or nothing),
+never half of one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
+import math
 import os
 import shutil
+import tempfile
 from typing import Callable
 
 import jax
@@ -40,6 +49,8 @@ _WEIGHTS = flags.DEFINE_list('weights', [], 'One weight per input (method=weight
 _SUITE = flags.DEFINE_string('suite', None, 'Dev suite for method=greedy.')
 _MESH = flags.DEFINE_string('mesh', None, 'Mesh to score on (method=greedy), e.g. data:-1,fsdp:2 '
                             "(default: the first input's config.json mesh).")
+_OVERWRITE = flags.DEFINE_bool('overwrite', False, 'Replace a previous soup at --output '
+                               '(never a training run).')
 
 Flat = dict[str, np.ndarray]
 
@@ -77,15 +88,34 @@ def check_same_tree(ref, other, ref_name: str, other_name: str) -> None:
                        f'{ref[name].shape}, {other_name} has {other[name].shape}')
 
 
-def weighted_average(inputs: list[tuple[str, int | None]], weights: list[float]) -> Flat:
-  """Σ w_i θ_i / Σ w_i, reading one ingredient at a time (float64 accumulation)."""
-  if len(weights) != len(inputs):
-    raise ValueError(f'--weights: {len(weights)} weights for {len(inputs)} inputs')
-  if any(w < 0 for w in weights) or sum(weights) <= 0:
-    raise ValueError(f'--weights={weights}: must be non-negative with a positive sum')
-  total, ref, first = None, None, None
+def parse_weights(values: list[str], num_inputs: int) -> list[float]:
+  """--weights as numbers, checked by check_weights."""
+  try:
+    weights = [float(w) for w in values]
+  except ValueError:
+    raise ValueError(f'--weights={",".join(values)}: not a list of numbers') from None
+  check_weights(weights, num_inputs)
+  return weights
+
+
+def check_weights(weights: list[float], num_inputs: int) -> None:
+  """One finite weight >= 0 per input, not all 0 (NaN or ∞ would make a NaN soup)."""
+  flag = f'--weights={",".join(f"{w:g}" for w in weights)}'
+  if len(weights) != num_inputs:
+    raise ValueError(f'{flag}: {len(weights)} weights for {num_inputs} inputs')
+  if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+    raise ValueError(f'{flag}: each weight must be a finite number >= 0, and not all 0')
+
+
+def weighted_average(inputs: list[tuple[str, int | None]], weights: list[float]
+                     ) -> tuple[Flat, list[int]]:
+  """Σ w_i θ_i / Σ w_i, reading one ingredient at a time (float64 accumulation), and the
+  step read of each input."""
+  check_weights(weights, len(inputs))
+  total, ref, first, steps = None, None, None, []
   for (path, step), w in zip(inputs, weights):
     flat, at = read_params(path, step)
+    steps.append(at)
     logging.info('soup: + %s (step %d) × %g', path, at, w)
     if total is None:
       total, ref, first = {k: v.astype(np.float64) * w for k, v in flat.items()}, spec_of(flat), path
@@ -95,18 +125,20 @@ def weighted_average(inputs: list[tuple[str, int | None]], weights: list[float])
       total[k] += v.astype(np.float64) * w
     del flat
   norm = float(sum(weights))
-  return {k: (v / norm).astype(ref[k].dtype) for k, v in total.items()}
+  return {k: (v / norm).astype(ref[k].dtype) for k, v in total.items()}, steps
 
 
 def greedy_soup(inputs: list[tuple[str, int | None]], score: Callable[[Flat, str], float]
-                ) -> tuple[Flat, list[dict]]:
+                ) -> tuple[Flat, list[dict], list[int]]:
   """Wortsman et al.'s greedy soup: best-first, keep an ingredient iff dev does not drop.
-  Holds the running sum and one candidate (plus the current soup for scoring)."""
+  Holds the running sum and one candidate (plus the current soup for scoring). Returns
+  the soup, its log and the step read of each input."""
   ranked = []
   for path, step in inputs:
     flat, at = read_params(path, step)
     ranked.append((score(flat, path), path, at))
     del flat
+  steps = [at for _, _, at in ranked]
   ranked.sort(key=lambda r: -r[0])
   log = [dict(input=p, step=s, alone=sc) for sc, p, s in ranked]
   best_score, path, step = ranked[0]
@@ -125,19 +157,72 @@ def greedy_soup(inputs: list[tuple[str, int | None]], score: Callable[[Flat, str
         total[k] += flat[k]
       kept, best_score = kept + 1, s
     del flat, candidate
-  return {k: (v / kept).astype(ref[k].dtype) for k, v in total.items()}, log
+  return {k: (v / kept).astype(ref[k].dtype) for k, v in total.items()}, log, steps
+
+
+def _training_evidence(directory: str) -> str | None:
+  """What in `directory` shows a training run (a soup has neither), or None."""
+  optimizer = sorted(glob.glob(os.path.join(directory, checkpoint.CHECKPOINT_DIR, '*',
+                                            'optimizer')))
+  if optimizer:
+    return f'{os.path.relpath(optimizer[0], directory)}: optimizer state'
+  if os.path.exists(os.path.join(directory, 'metrics.jsonl')):
+    return 'metrics.jsonl'
+  return None
+
+
+def _existing(output: str) -> str:
+  """What --output holds now: 'nothing' (absent or empty) or 'a soup'; anything else
+  is a ValueError saying why a soup may not replace it."""
+  if not os.path.exists(output) or (os.path.isdir(output) and not os.listdir(output)):
+    return 'nothing'
+  if not os.path.isdir(output):
+    raise ValueError(f'--output={output} is a file; give a directory')
+  evidence = _training_evidence(output)
+  if evidence:
+    raise ValueError(f'--output={output} holds a training run ({evidence}); a soup never '
+                     'replaces one: choose a new directory')
+  if not os.path.exists(os.path.join(output, 'soup.json')):
+    raise ValueError(f'--output={output} is not empty and holds no soup (no soup.json); '
+                     'choose a new directory')
+  return 'a soup'
+
+
+def check_output(output: str, inputs: list[str], overwrite: bool) -> None:
+  """--output may not be an input or hold anything but nothing, or a soup with --overwrite."""
+  if any(os.path.realpath(output) == os.path.realpath(path) for path in inputs):
+    raise ValueError(f'--output={output} is one of --inputs; write the soup to a new directory')
+  if _existing(output) == 'a soup' and not overwrite:
+    raise ValueError(f'--output={output} already holds a soup; pass --overwrite to replace it')
 
 
 def write_soup(output: str, params: Flat, template: str, record: dict) -> None:
-  """Params-only checkpoint + the first ingredient's model.json/tokenizer.json/config.json."""
-  if os.path.exists(os.path.join(output, checkpoint.CHECKPOINT_DIR)):
-    shutil.rmtree(os.path.join(output, checkpoint.CHECKPOINT_DIR))
-  os.makedirs(output, exist_ok=True)
-  for f in ('model.json', 'tokenizer.json', 'config.json'):
-    shutil.copy(os.path.join(template, f), os.path.join(output, f))
-  checkpoint.save_params_only(output, unflatten_dict(params, sep='/'))
-  with open(os.path.join(output, 'soup.json'), 'w') as f:
-    json.dump(record, f, indent=2)
+  """Params-only checkpoint + the first ingredient's model.json/tokenizer.json/config.json
+  + soup.json, written to a temporary sibling, then renamed to `output`; a previous soup
+  there is replaced only once the new one is whole (never anything but a soup)."""
+  output = os.path.abspath(output)
+  previous = _existing(output)
+  os.makedirs(os.path.dirname(output), exist_ok=True)
+  partial = tempfile.mkdtemp(prefix=f'.{os.path.basename(output)}.partial-',
+                             dir=os.path.dirname(output))
+  try:
+    os.chmod(partial, 0o755)
+    for f in ('model.json', 'tokenizer.json', 'config.json'):
+      shutil.copy(os.path.join(template, f), os.path.join(partial, f))
+    checkpoint.save_params_only(partial, unflatten_dict(params, sep='/'))
+    with open(os.path.join(partial, 'soup.json'), 'w') as f:
+      json.dump(record, f, indent=2)
+  except BaseException:
+    shutil.rmtree(partial, ignore_errors=True)
+    raise
+  if previous == 'a soup':
+    os.rename(output, partial + '.replaced')
+    os.rename(partial, output)
+    shutil.rmtree(partial + '.replaced')
+  else:
+    if os.path.isdir(output):
+      os.rmdir(output)  # empty
+    os.rename(partial, output)
 
 
 def dev_scorer(suite: str, template: str, mesh_sizes: dict[str, int] | None = None
@@ -166,17 +251,26 @@ def main(argv):
   checkpoint.quiet_orbax_logs()
   inputs = [parse_input(i) for i in _INPUTS.value]
   template = inputs[0][0]
-  record = dict(method=_METHOD.value, inputs=[dict(input=p, step=s) for p, s in inputs])
+  if _WEIGHTS.value and _METHOD.value != 'weighted':
+    raise app.UsageError(f'--weights={",".join(_WEIGHTS.value)}: only with --method=weighted '
+                         f'(--method={_METHOD.value})')
+  try:
+    check_output(_OUTPUT.value, [path for path, _ in inputs], _OVERWRITE.value)
+    weights = (parse_weights(_WEIGHTS.value, len(inputs)) if _METHOD.value == 'weighted'
+               else [1.0] * len(inputs))
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
+  record = dict(method=_METHOD.value)
   if _METHOD.value == 'greedy':
     if not _SUITE.value:
       raise app.UsageError('--method=greedy needs --suite (a dev suite)')
     mesh = sharding.parse_mesh(_MESH.value) if _MESH.value else None
-    params, record['greedy'] = greedy_soup(inputs, dev_scorer(_SUITE.value, template, mesh))
+    params, record['greedy'], steps = greedy_soup(
+        inputs, dev_scorer(_SUITE.value, template, mesh))
   else:
-    weights = ([float(w) for w in _WEIGHTS.value] if _METHOD.value == 'weighted'
-               else [1.0] * len(inputs))
     record['weights'] = weights
-    params = weighted_average(inputs, weights)
+    params, steps = weighted_average(inputs, weights)
+  record['inputs'] = [dict(input=path, step=step) for (path, _), step in zip(inputs, steps)]
   write_soup(_OUTPUT.value, params, template, record)
   print(f'soup of {len(inputs)} ({_METHOD.value}) → {_OUTPUT.value}')
 

@@ -19,7 +19,7 @@ from ml_collections import config_flags
 
 from gemini_embed import checkpoint, optim, sharding, train_loop, train_step
 from gemini_embed import train_state as ts_lib
-from gemini_embed.configlib import check_config
+from gemini_embed.configlib import check_config, parse_config_flags
 from gemini_embed.data import pipeline
 from gemini_embed.metrics_log import MetricsLog
 from gemini_embed.models import pretrained as pretrained_lib
@@ -135,4 +135,4 @@ def _initial_state(config, ckpt, resume_step, pretrained, abstract, shardings, m
 
 if __name__ == '__main__':
   flags.mark_flags_as_required(['config', 'workdir'])
-  app.run(main)
+  app.run(main, flags_parser=parse_config_flags)

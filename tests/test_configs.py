@@ -44,12 +44,25 @@ def _tiny():
     ('model.num_kv_heads', 3, r'config\.model\.num_kv_heads.*divide'),
     ('loss.temperature', 0.0, r'config\.loss\.temperature'),
     ('model.attention_mode', 'sideways', r'config\.model\.attention_mode'),
+    ('optim.learning_rate', -1.0, r'config\.optim\.learning_rate=-1\.0: must be > 0'),
+    ('optim.learning_rate', float('nan'), r'config\.optim\.learning_rate=nan'),
+    ('total_steps', -1, r'config\.total_steps=-1: must be >= 0'),
+    ('checkpoint.every', 0, r'config\.checkpoint\.every=0: must be >= 1'),
+    ('log_every', 0, r'config\.log_every=0: must be >= 1'),
+    ('log_every', -5, r'config\.log_every=-5: must be >= 1'),
 ])
 def test_invalid_configs_name_the_field(field, value, message):
   config = _tiny()
   config.update_from_flattened_dict({field: value})
   with pytest.raises(ConfigError, match=message):
     check_config(config, num_devices=8)
+
+
+def test_zero_steps_and_no_dev_eval_are_legal():
+  """total_steps=0 exports the initial model; eval.every=0 turns dev evaluation off."""
+  config = _tiny()
+  config.update_from_flattened_dict({'total_steps': 0, 'eval.every': 0})
+  check_config(config, num_devices=8)
 
 
 def test_mesh_errors_name_the_field():
@@ -101,3 +114,24 @@ def test_loading_a_config_file_names_the_path_when_it_cannot(tmp_path):
   empty.write_text('X = 1\n')
   with pytest.raises(AttributeError, match=r'empty\.py: defines no get_config'):
     load_config_file(str(empty))
+
+
+@pytest.mark.parametrize('config,override,names', [
+    ('prefinetune.py:tiny', '--config.optim.learnin_rate=1',
+     ('config.optim.learnin_rate', 'learning_rate')),
+    ('prefinetune.py:tiny', '--config.optimz.warmup_steps=3', ('config.optimz', 'optim')),
+    ('prefinetun.py:tiny', '--config.total_steps=3', ('prefinetun.py', 'no such config file')),
+])
+def test_an_unknown_config_field_is_one_line_naming_it(tmp_path, config, override, names):
+  """A typo in --config.FIELD (or --config): one line naming the field and the closest
+  known names, exit 2 (a usage error), before anything runs."""
+  workdir = tmp_path / 'run'
+  out = subprocess.run(
+      [sys.executable, '-m', 'gemini_embed.train', f'--config={ROOT}/configs/{config}',
+       f'--workdir={workdir}', override],
+      capture_output=True, text=True, cwd=ROOT, env={**os.environ, 'PYTHONPATH': ROOT})
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert 'Traceback' not in out.stderr, out.stderr[-2000:]
+  errors = [line for line in out.stderr.splitlines() if 'FATAL' in line]
+  assert len(errors) == 1 and all(name in errors[0] for name in names), out.stderr
+  assert not workdir.exists()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
+from gemini_embed import checkpoint
 from gemini_embed.encoding import load_run
 from gemini_embed.soup import read_params, write_soup
 from tests.eval.synthetic_suite import write_suite
@@ -128,6 +129,8 @@ def test_uniform_soup_is_the_arithmetic_mean(runs, tmp_path):
     want = (a.astype(np.float64) + b.astype(np.float64) + c.astype(np.float64)) / 3
     np.testing.assert_allclose(s, want, rtol=1e-6, atol=1e-7)
   assert not np.allclose(jax.tree.leaves(got)[0], jax.tree.leaves(parts[1])[0])
+  record = json.loads(open(os.path.join(soup, 'soup.json')).read())
+  assert [e['step'] for e in record['inputs']] == [2, 4, final_params(runs['ft'])[1]]
 
 
 def test_weighted_soup(runs, tmp_path):
@@ -164,3 +167,97 @@ def test_soup_refuses_mismatched_trees(runs, tmp_path):
   assert out.returncode != 0
   assert "'projection'" in out.stderr and '(64, 96)' in out.stderr and '(64, 64)' in out.stderr
 
+
+
+def _listing(directory) -> list[str]:
+  return sorted(str(p.relative_to(directory)) for p in directory.rglob('*'))
+
+
+def test_soup_never_replaces_a_training_run_or_an_input(runs, tmp_path):
+  run = tmp_path / 'run'
+  shutil.copytree(runs['pre'], run)
+  before = _listing(run)
+  for extra in ([], ['--overwrite']):
+    out = _tool('soup', f'--inputs={runs["ft"]}', f'--output={run}', *extra, check=False)
+    assert out.returncode != 0 and f'--output={run} holds a training run' in out.stderr
+    assert _listing(run) == before
+  out = _tool('soup', f'--inputs={runs["ft"]},{run}', f'--output={run}/', '--overwrite',
+              check=False)
+  assert out.returncode != 0 and 'is one of --inputs' in out.stderr
+  assert _listing(run) == before and sorted(os.listdir(tmp_path)) == ['run']
+  final_params(str(run))  # still restorable
+
+
+def test_soup_overwrite_replaces_only_a_previous_soup(runs, tmp_path):
+  soup = tmp_path / 'soup'
+  _tool('soup', f'--inputs={runs["pre"]},{runs["ft"]}', f'--output={soup}')
+  out = _tool('soup', f'--inputs={runs["pre"]}', f'--output={soup}', check=False)
+  assert out.returncode != 0 and '--overwrite' in out.stderr
+  assert len(json.loads((soup / 'soup.json').read_text())['inputs']) == 2
+  _tool('soup', f'--inputs={runs["pre"]}', f'--output={soup}', '--overwrite')
+  assert len(json.loads((soup / 'soup.json').read_text())['inputs']) == 1
+  for a, b in zip(*(jax.tree.leaves(final_params(d)[0]) for d in (runs['pre'], str(soup)))):
+    np.testing.assert_array_equal(a, b)
+  assert sorted(os.listdir(tmp_path)) == ['soup']  # nothing left beside it
+
+
+def test_a_crash_while_writing_a_soup_keeps_the_previous_one(runs, tmp_path, monkeypatch):
+  params, _ = read_params(runs['ft'])
+  soup = tmp_path / 'soup'
+  write_soup(str(soup), params, runs['ft'], {'first': True})
+
+  def crash(*args, **kwargs):
+    raise OSError('disk full')
+  monkeypatch.setattr(checkpoint, 'save_params_only', crash)
+  with pytest.raises(OSError, match='disk full'):
+    write_soup(str(soup), params, runs['ft'], {'second': True})
+  assert json.loads((soup / 'soup.json').read_text()) == {'first': True}
+  final_params(str(soup))  # the previous soup is whole
+  assert sorted(os.listdir(tmp_path)) == ['soup']
+
+
+def test_soup_weights_must_be_finite_non_negative_numbers(runs, tmp_path):
+  """NaN or infinite weights made an all-NaN soup with exit 0; each bad --weights is refused
+  before any checkpoint is read."""
+  for weights, method in (('nan,1', 'weighted'), ('1,inf', 'weighted'), ('-1,2', 'weighted'),
+                          ('0,0', 'weighted'), ('1,x', 'weighted'), ('1', 'weighted'),
+                          ('3,1', 'uniform')):
+    out = _tool('soup', f'--inputs={runs["pre"]},{runs["ft"]}', f'--method={method}',
+                f'--weights={weights}', f'--output={tmp_path / "s"}', check=False)
+    assert out.returncode != 0 and f'--weights={weights}' in out.stderr, (weights, out.stderr)
+    assert not (tmp_path / 's').exists()
+
+
+def test_encode_an_empty_file_writes_an_empty_array(runs, tmp_path):
+  rows = tmp_path / 'empty.jsonl'
+  rows.write_text('\n')
+  for dim, width in (([], 96), (['--dim=32'], 32)):
+    _tool('encode', f'--workdir={runs["ft"]}', f'--input={rows}', f'--output={tmp_path / "e.npy"}',
+          *dim)
+    emb = np.load(tmp_path / 'e.npy')
+    assert emb.shape == (0, width) and emb.dtype == np.float32
+
+
+def test_encode_checks_dim_against_the_model_first(runs, tmp_path):
+  """Above the model's width: refused before the input is read. Not a trained MRL prefix:
+  allowed (truncate and re-normalise, like sentence-transformers' truncate_dim), warned."""
+  rows = tmp_path / 'rows.jsonl'
+  rows.write_text('{"text": "amber"}\n{"txt": "no text field"}\n')
+  out = _tool('encode', f'--workdir={runs["ft"]}', f'--input={rows}',
+              f'--output={tmp_path / "x.npy"}', '--dim=500', check=False)
+  assert out.returncode != 0 and '--dim=500' in out.stderr and '96' in out.stderr
+  assert 'rows.jsonl:2' not in out.stderr and not (tmp_path / 'x.npy').exists()
+  rows.write_text('{"text": "amber"}\n{"text": "a copper kettle"}\n')
+  out = _tool('encode', f'--workdir={runs["ft"]}', f'--input={rows}',
+              f'--output={tmp_path / "x.npy"}', '--dim=50')
+  emb = np.load(tmp_path / 'x.npy')
+  assert emb.shape == (2, 50)
+  np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-6)
+  assert '--dim=50 is not one of the MRL prefixes (32, 64, 96)' in out.stderr
+
+
+def test_evaluate_refuses_dims_the_runs_do_not_have(runs, tmp_path):
+  out = _tool('evaluate', f'--workdir={runs["ft"]}', f'--suite={runs["suite"]}', '--peers=none',
+              '--dims=32,500', f'--output={tmp_path / "r.json"}', check=False)
+  assert out.returncode != 0 and '--dims' in out.stderr and '500' in out.stderr
+  assert '96' in out.stderr and not (tmp_path / 'r.json').exists()

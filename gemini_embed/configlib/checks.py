@@ -38,6 +38,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
                       f'config.embed_dim={config.embed_dim}')
 
   _check_loss(config.loss, dims)
+  _check_schedule(config)
   try:
     check_data_config(config)
   except ValueError as e:
@@ -80,6 +81,25 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
     raise ConfigError('config.eval.suite: empty, but config.eval.every > 0 needs a dev suite '
                       '(build one with python -m gemini_embed.data.build_corpora)')
   return config
+
+
+def _is_int(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_schedule(config: ml_collections.ConfigDict) -> None:
+  """How long and how fast the run trains, and how often it logs and saves."""
+  lr = config.optim.learning_rate
+  if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+    raise ConfigError(f'config.optim.learning_rate={lr!r}: must be > 0 (and finite)')
+  if not _is_int(config.total_steps) or config.total_steps < 0:
+    raise ConfigError(f'config.total_steps={config.total_steps!r}: must be >= 0 '
+                      '(0 = export the initial model)')
+  for field, value in (('checkpoint.every', config.checkpoint.every),
+                       ('log_every', config.log_every)):
+    if not _is_int(value) or value < 1:
+      raise ConfigError(f'config.{field}={value!r}: must be >= 1 (a run always saves and logs '
+                        'its last step; set it to config.total_steps for that step only)')
 
 
 def _check_loss(loss: ml_collections.ConfigDict, dims: tuple[int, ...]) -> None:

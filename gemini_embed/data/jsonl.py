@@ -7,15 +7,22 @@ A line is one JSON object; blank lines are skipped but still counted, so line
 numbers are those an editor shows. A bad line is a `JsonLineError` whose message
 starts with `path:line` and whose `reason` is one of REASONS (the training pipeline
 counts bad rows by reason). Lines are read as bytes and decoded one at a time, so
-one line of invalid UTF-8 is that line's error, not the file's.
+one line of invalid UTF-8 is that line's error, not the file's. A UTF-8 byte order
+mark starting the file is read past. Text no UTF-8 consumer can take (an unpaired
+surrogate escape such as "\\ud800") is invalid_utf8; JSON nested deeper than
+Python's recursion limit is too_deeply_nested.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Iterator
 
-REASONS = ('invalid_utf8', 'malformed_json', 'not_an_object')
+REASONS = ('invalid_utf8', 'malformed_json', 'not_an_object', 'too_deeply_nested')
+
+_BOM = b'\xef\xbb\xbf'
+_SURROGATE_ESCAPE = re.compile(rb'\\u[dD][89a-fA-F]')  # the only way JSON spells a surrogate
 
 
 class JsonLineError(ValueError):
@@ -37,8 +44,17 @@ def json_object(raw: bytes) -> dict[str, Any]:
     row = json.loads(text)
   except json.JSONDecodeError as e:
     raise JsonLineError('malformed_json', f'not valid JSON ({e.msg})') from None
+  except RecursionError:
+    raise JsonLineError('too_deeply_nested', 'JSON nested too deeply to parse') from None
   if not isinstance(row, dict):
     raise JsonLineError('not_an_object', f'expected a JSON object, got {type(row).__name__}')
+  if _SURROGATE_ESCAPE.search(raw):
+    for key, value in row.items():
+      try:
+        json.dumps({key: value}, ensure_ascii=False).encode('utf-8')
+      except UnicodeEncodeError:
+        raise JsonLineError('invalid_utf8', f'field {key!r} holds an unpaired surrogate '
+                            '(a \\ud800-\\udfff escape without its pair)') from None
   return row
 
 
@@ -48,6 +64,8 @@ def read_jsonl(path: str, on_error: Callable[[JsonLineError], None] | None = Non
   with `on_error`, is passed to it and skipped (on_error may raise instead)."""
   with open(path, 'rb') as f:
     for number, raw in enumerate(f, 1):
+      if number == 1 and raw.startswith(_BOM):
+        raw = raw[len(_BOM):]
       if not raw.strip():
         continue
       try:

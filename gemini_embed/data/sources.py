@@ -2,8 +2,8 @@
 
 A row is one JSON object `{"query": str, "positive": str, "negative"?: str | [str],
 "title"?: str}`; other keys are ignored. A row is bad when it is not valid UTF-8,
-not JSON, not an object, lacks `query`/`positive`, has an empty or wrongly typed
-field, or has a text longer than `max_chars`. In strict mode the first bad row
+not JSON (or nested too deeply), not an object, lacks `query`/`positive`, has an
+empty or wrongly typed field, or has a text longer than `max_chars`. In strict mode the first bad row
 raises `BadInputError` naming file:line (file:record for ArrayRecord) and the
 reason; otherwise bad rows are skipped and counted by reason in an `InputReport`.
 A dataset left with no valid row is an error naming it.

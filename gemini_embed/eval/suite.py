@@ -186,12 +186,19 @@ def _read_qrels(path: Path, queries: dict, corpus: dict) -> dict[str, dict[str, 
   if not path.is_file():
     raise SuiteFormatError(f'{path}: file not found')
   qrels: dict[str, dict[str, int]] = {}
-  with path.open(encoding='utf-8') as f:
-    header = f.readline().rstrip('\r\n').split('\t')
-    if header != ['query-id', 'corpus-id', 'score']:
-      raise SuiteFormatError(f'{path}:1: header must be "query-id<TAB>corpus-id<TAB>score", '
-                             f'got {header}')
-    for number, line in enumerate(f, start=2):
+  with path.open('rb') as f:
+    for number, raw in enumerate(f, start=1):
+      try:
+        line = raw.decode('utf-8-sig' if number == 1 else 'utf-8')
+      except UnicodeDecodeError as e:
+        raise SuiteFormatError(
+            f'{path}:{number}: not valid UTF-8 ({e.reason} at byte {e.start})') from None
+      if number == 1:
+        header = line.rstrip('\r\n').split('\t')
+        if header != ['query-id', 'corpus-id', 'score']:
+          raise SuiteFormatError(f'{path}:1: header must be "query-id<TAB>corpus-id<TAB>score", '
+                                 f'got {header}')
+        continue
       if not line.strip():
         continue
       fields = line.rstrip('\r\n').split('\t')
@@ -236,6 +243,10 @@ def _text_label_rows(path: Path) -> tuple[list[str], list[str]]:
 def load_classification(folder: Path) -> ClassificationTask:
   train_texts, train_labels = _text_label_rows(folder / 'train.jsonl')
   test_texts, test_labels = _text_label_rows(folder / 'test.jsonl')
+  if len(set(train_labels)) < 2:
+    raise SuiteFormatError(
+        f"{folder / 'train.jsonl'}: task 'classification/{folder.name}' has one label "
+        f'({train_labels[0]!r}); a classifier needs at least two')
   unseen = sorted(set(test_labels) - set(train_labels))
   if unseen:
     raise SuiteFormatError(

@@ -25,6 +25,8 @@ BAD_ROWS = [
     ('{"query": "q", "positive": "p", "title": 7}', 'wrong_type'),
     (b'{"query": "caf\xe9", "positive": "p"}', 'invalid_utf8'),
     ('{"query": "\\ud800", "positive": "p"}', 'invalid_utf8'),
+    ('{"query": "q", "positive": "p", "x": ' + '[' * 10**5 + ']' * 10**5 + '}',
+     'too_deeply_nested'),
     ('{"query": "' + 'x' * 101 + '", "positive": "p"}', 'too_long'),
 ]
 

@@ -85,3 +85,42 @@ def test_missing_file_and_unknown_type_folder(tmp_path):
     load_suite(tmp_path)
   with pytest.raises(SuiteFormatError, match='suite directory not found'):
     load_suite(tmp_path / 'nowhere')
+
+
+def test_a_classification_task_with_one_label_names_task_and_file(tmp_path):
+  """A classifier needs two classes; say so at load time, not from inside scikit-learn."""
+  write_suite(tmp_path)
+  rows = ''.join(json.dumps({'text': t, 'label': 'calm'}) + '\n' for t in ('a', 'b', 'c'))
+  for split in ('train', 'test'):
+    (tmp_path / 'classification' / 'moods' / f'{split}.jsonl').write_text(rows)
+  with pytest.raises(SuiteFormatError) as error:
+    load_suite(tmp_path)
+  message = str(error.value)
+  assert str(tmp_path / 'classification' / 'moods' / 'train.jsonl') in message
+  assert "'classification/moods'" in message and "one label ('calm')" in message
+
+
+@pytest.mark.parametrize('relative, content, message', [
+    ('retrieval/shelves/qrels.tsv', b'query-id\tcorpus-id\tscore\nq\xe9\tdoc0\t1\n',
+     'qrels.tsv:2: not valid UTF-8'),
+    ('retrieval/shelves/corpus.jsonl', b'{"_id": "doc0", "text": "\\udc00"}\n',
+     "corpus.jsonl:1: field 'text' holds an unpaired surrogate"),
+])
+def test_text_python_cannot_decode_names_file_and_line(tmp_path, relative, content, message):
+  write_suite(tmp_path)
+  (tmp_path / relative).write_bytes(content)
+  with pytest.raises(SuiteFormatError) as error:
+    load_suite(tmp_path)
+  assert message in str(error.value)
+
+
+def test_a_byte_order_mark_is_read_past(tmp_path):
+  plain, marked = tmp_path / 'plain', tmp_path / 'marked'
+  write_suite(plain)
+  write_suite(marked)
+  for relative in ('retrieval/shelves/qrels.tsv', 'sts/closeness/test.jsonl'):
+    path = marked / relative
+    path.write_bytes(b'\xef\xbb\xbf' + path.read_bytes())
+  want, got = ({task_id(t): t for t in load_suite(s)} for s in (plain, marked))
+  assert got['retrieval/shelves'].qrels == want['retrieval/shelves'].qrels
+  assert got['sts/closeness'].texts1 == want['sts/closeness'].texts1
