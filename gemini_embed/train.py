@@ -17,7 +17,7 @@ from absl import app, flags, logging
 from flax import nnx
 from ml_collections import config_flags
 
-from gemini_embed import checkpoint, optim, sharding, train_loop, train_step
+from gemini_embed import checkpoint, optim, sharding, train_loop, train_step, workdir_lease
 from gemini_embed import train_state as ts_lib
 from gemini_embed.configlib import check_config
 from gemini_embed.data import pipeline
@@ -48,6 +48,14 @@ def main(argv):
   checkpoint.quiet_orbax_logs()
   config, workdir = _CONFIG.value, _WORKDIR.value
   check_config(config, jax.device_count())
+  # Process 0 holds the workdir; if it is refused, it raises before any collective and
+  # the other processes fail when they lose their coordinator.
+  with workdir_lease.held(workdir, holder=jax.process_index() == 0):
+    _train(config, workdir)
+
+
+def _train(config, workdir: str) -> None:
+  """mesh → backbone → data → state → step → loop."""
   _write_config(config, workdir)
   mesh, rules = sharding.make_mesh(config.mesh), config.sharding_rules
   nproc = jax.process_count()
