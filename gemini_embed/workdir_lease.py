@@ -102,13 +102,13 @@ class WorkdirLease:
 
   # ---- the lease file ---------------------------------------------------------
   def _check_free(self, record: dict[str, Any]) -> None:
-    age = time.time() - float(record.get('renewed', 0))
+    age = time.time() - float(record['renewed'])
     ttl = float(record.get('ttl_s', self.ttl_s))
     if age > ttl:
       logging.warning('%s: taking over a stale lease (%s; not renewed for %.0f s > %.0f s)',
                       self.path, _holder(record), age, ttl)
       return
-    if record.get('host') == self.host and not _pid_alive(int(record.get('pid', -1))):
+    if record.get('host') == self.host and not _pid_alive(int(record['pid'])):
       logging.warning('%s: taking over the lease of a process that is gone (%s)',
                       self.path, _holder(record))
       return
@@ -127,8 +127,11 @@ class WorkdirLease:
       record = json.loads(text)
       if not isinstance(record, dict):
         raise ValueError('not a JSON object')
-    except ValueError as e:
-      raise LeaseHeldError(f'{self.path}: unreadable ({e}); if no trainer is running on this '
+      record['renewed'], record['pid'] = float(record['renewed']), int(record['pid'])
+      record['run_id'] = str(record['run_id'])
+    except (ValueError, TypeError, KeyError) as e:
+      why = f'no {e} field' if isinstance(e, KeyError) else e
+      raise LeaseHeldError(f'{self.path}: unreadable ({why}); if no trainer is running on this '
                            'workdir, delete the file and start again') from None
     return record
 

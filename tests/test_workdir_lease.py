@@ -76,9 +76,10 @@ def test_a_lease_whose_pid_is_gone_on_this_host_is_taken_over_at_once(tmp_path):
 
 
 def test_an_unreadable_lease_is_an_error_naming_the_file(tmp_path):
-  (tmp_path / 'lease.json').write_text('{"run_id": ')
-  with pytest.raises(LeaseHeldError, match='lease.json: unreadable'):
-    WorkdirLease(str(tmp_path), **FAST).acquire()
+  for text in ('{"run_id": ', '{"run_id": "x", "pid": 1}'):
+    (tmp_path / 'lease.json').write_text(text)
+    with pytest.raises(LeaseHeldError, match='lease.json: unreadable'):
+      WorkdirLease(str(tmp_path), **FAST).acquire()
 
 
 def test_of_two_starting_at_once_exactly_one_wins(tmp_path):
