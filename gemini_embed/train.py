@@ -17,7 +17,7 @@ from absl import app, flags, logging
 from flax import nnx
 from ml_collections import config_flags
 
-from gemini_embed import checkpoint, optim, sharding, train_loop, train_step
+from gemini_embed import checkpoint, optim, sharding, train_loop, train_step, workdir_lease
 from gemini_embed import train_state as ts_lib
 from gemini_embed.configlib import check_config, parse_config_flags
 from gemini_embed.data import pipeline
@@ -26,6 +26,7 @@ from gemini_embed.models import pretrained as pretrained_lib
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
 from gemini_embed.models.tokenizer import load_tokenizer
+from gemini_embed.resume_model import resumed_model_info
 from gemini_embed.train_eval import DevRetrievalEval
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'configs/NAME.py[:ARGS]', lock_config=True)
@@ -48,7 +49,15 @@ def main(argv):
   checkpoint.quiet_orbax_logs()
   config, workdir = _CONFIG.value, _WORKDIR.value
   check_config(config, jax.device_count())
-  _write_config(config, workdir)
+  # Process 0 holds the workdir; if it is refused, it raises before any collective and
+  # the other processes fail when they lose their coordinator.
+  with workdir_lease.held(workdir, holder=jax.process_index() == 0):
+    _train(config, workdir)
+
+
+def _train(config, workdir: str) -> None:
+  """mesh → backbone → data → state → step → loop; config.json and model.json are
+  written once the state exists (a refused or failed resume leaves them as they were)."""
   mesh, rules = sharding.make_mesh(config.mesh), config.sharding_rules
   nproc = jax.process_count()
   logging.info('mesh %s over %d devices, %d processes', dict(mesh.shape), jax.device_count(), nproc)
@@ -56,11 +65,9 @@ def main(argv):
                                  keep_every=config.checkpoint.keep_every or None,
                                  async_save=config.checkpoint.async_save)
   resume_step = ckpt.latest_step()
-  model_cfg, pretrained = _backbone(config, workdir, resume_step, mesh, rules)
+  model_info, pretrained = _backbone(config, workdir, resume_step, mesh, rules)
+  model_cfg, learned_tau = model_info.model, model_info.learned_temperature
   tokenizer = load_tokenizer(config, workdir)
-  learned_tau = config.loss.learn_temperature
-  checkpoint.write_model_info(workdir, checkpoint.ModelInfo(
-      model_cfg, config.embed_dim, tuple(config.mrl_dims), learned_tau))
   data_iter = pipeline.train_iterator(config, tokenizer, model_cfg.family, jax.process_index(), nproc)
 
   tx = optim.make_optimizer(config.optim, config.total_steps)
@@ -70,6 +77,8 @@ def main(argv):
   state = _initial_state(config, ckpt, resume_step, pretrained, abstract, shardings, make_model,
                          tx, data_iter)
   del pretrained  # the state holds its own copy
+  _write_config(config, workdir)
+  checkpoint.write_model_info(workdir, model_info)
   step_fn, traces = train_step.jitted_train_step(graphdef, shardings, config)
   to_global = lambda local: jax.tree.map(lambda x: jax.make_array_from_process_local_data(
       sharding.batch_sharding(mesh, rules, x.ndim), x), local)
@@ -107,15 +116,17 @@ def _write_config(config, workdir: str) -> None:
 
 
 def _backbone(config, workdir, resume_step, mesh, rules
-              ) -> tuple[TransformerConfig, Embedder | None]:
-  """The architecture (and pretrained weights, placed): workdir > init_from > config."""
+              ) -> tuple[checkpoint.ModelInfo, Embedder | None]:
+  """The model (and pretrained weights, placed): workdir > init_from > config. A resume
+  keeps the workdir's model.json tree and refuses a config that changes it."""
   if resume_step is not None:
-    cfg = checkpoint.read_model_info(workdir).model
-    return cfg.replace(**pretrained_lib.run_policies(config)), None
+    return resumed_model_info(config, checkpoint.read_model_info(workdir), workdir), None
   if config.init_from:
     pretrained, cfg = pretrained_lib.load_init_from(config, mesh, rules)
-    return cfg, pretrained
-  return TransformerConfig.from_config(config.model), None
+  else:
+    pretrained, cfg = None, TransformerConfig.from_config(config.model)
+  return checkpoint.ModelInfo(cfg, config.embed_dim, tuple(config.mrl_dims),
+                              config.loss.learn_temperature), pretrained
 
 
 def _initial_state(config, ckpt, resume_step, pretrained, abstract, shardings, make_model, tx,

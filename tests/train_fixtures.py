@@ -60,6 +60,7 @@ def train_env(devices: int) -> dict[str, str]:
   env = dict(os.environ)
   env['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={devices}'
   env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+  env['GEMINI_EMBED_LEASE_SETTLE_S'] = '0.05'  # the workdir lease's read-back wait
   return env
 
 

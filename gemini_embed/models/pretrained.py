@@ -83,12 +83,27 @@ def load_pretrained(source: str, *, embed_dim: int, mesh, rules, seed: int = 0,
   kind = classify_source(source)
   if kind == 'workdir':
     return _from_workdir(source, embed_dim, mesh, rules, policies, temperature)
-  if kind == 'hf':
-    cfg, load = hf_import.hf_model_config(source), hf_import.load_hf_embedder
-  else:
-    cfg, load = gguf_import.gguf_model_config(source), gguf_import.load_gguf_embedder
-  cfg = truncated(cfg.replace(**policies), truncate_layers)
+  cfg = source_architecture(source, policies, truncate_layers, kind)
+  load = hf_import.load_hf_embedder if kind == 'hf' else gguf_import.load_gguf_embedder
   return load(source, embed_dim, mesh, rules, seed=seed, cfg=cfg, temperature=temperature)
+
+
+def source_architecture(source: str, policies: Mapping[str, Any], truncate_layers: int = 0,
+                        kind: str | None = None) -> TransformerConfig:
+  """The backbone `source` gives (its config only, no weights read), under `policies`;
+  truncate_layers applies to LLM sources, a workdir's architecture is final."""
+  kind = kind or classify_source(source)
+  if kind == 'workdir':
+    return checkpoint.read_model_info(source).model.replace(**policies)
+  cfg = (hf_import.hf_model_config(source) if kind == 'hf'
+         else gguf_import.gguf_model_config(source))
+  return truncated(cfg.replace(**policies), truncate_layers)
+
+
+def init_from_architecture(config) -> TransformerConfig:
+  """The backbone `config.init_from` gives a run with `config`."""
+  return source_architecture(config.init_from, run_policies(config),
+                             int(config.get('truncate_layers', 0) or 0))
 
 
 def load_init_from(config, mesh, rules) -> tuple[Embedder, TransformerConfig]:
