@@ -33,9 +33,9 @@ from flax import nnx
 from jax.experimental import multihost_utils
 
 from gemini_embed import sharding as sharding_lib
-from gemini_embed.run_status import RunFailed
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
+from gemini_embed.run_status import RunFailed
 
 CHECKPOINT_DIR = 'checkpoints'
 

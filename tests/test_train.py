@@ -174,7 +174,7 @@ def test_non_finite_loss_stops_with_step_and_metric_and_keeps_last_good_checkpoi
              '--config.loss.temperature=1e-45', devices=1, check=False)
   assert out.returncode != 0
   assert out.returncode == 1
-  assert re.search(r'step 3: metric \S+ is not finite; stopping. The last good checkpoint is step 2',
-                   out.stderr)
+  assert re.search(r'step 3: metric \S+ is not finite; stopping. '
+                   r'The last good checkpoint is step 2', out.stderr)
   _, saved = final_params(str(tmp_path))
   assert saved == 2
