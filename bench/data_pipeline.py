@@ -126,7 +126,7 @@ def step_consumption(corpora: str, stage: str, steps: int) -> tuple[float, int]:
     batch = next(it)
     shape = tuple(x.shape for x in jax.tree.leaves(batch))
     start = time.perf_counter()
-    state, metrics = step(state, put(batch))
+    state, metrics, _ = step(state, put(batch))
     jax.block_until_ready(metrics)
     if shape in seen:  # a new shape bucket compiles: not consumption
       examples += batch.size

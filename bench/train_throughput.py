@@ -83,7 +83,7 @@ class OurStep:
         lambda x: jax.device_put(x, sharding.batch_sharding(mesh, rules, x.ndim)), batch)
 
   def __call__(self) -> float:
-    self.state, metrics = self.step_fn(self.state, self.batch)
+    self.state, metrics, _ = self.step_fn(self.state, self.batch)
     jax.block_until_ready((self.state, metrics))
     assert len(self.traces) == 1, 'the step recompiled'
     return float(metrics['loss'])

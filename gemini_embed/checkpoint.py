@@ -6,8 +6,11 @@ Workdir layout (other tools rely on it):
     WORKDIR/checkpoints/<step>/params/     the embedder's parameters (encode, soup, init_from)
     WORKDIR/checkpoints/<step>/optimizer/  optimiser state and step counter
     WORKDIR/checkpoints/<step>/data_iter/  per-process data-iterator state (grain handler)
+    WORKDIR/checkpoints/corrupt-<step>/    a checkpoint that did not restore, set aside on resume
     WORKDIR/model.json                     ModelInfo: TransformerConfig, embed_dim, mrl_dims, …
     WORKDIR/tokenizer.json                 the tokenizer the run used
+    WORKDIR/status.json                    how the last run ended (run_status.py)
+    WORKDIR/lease.json                     the running trainer's lease (workdir_lease.py)
 
 `params` alone is what encode/evaluate/soup/init_from read (`restore_embedder`);
 a soup directory has the same layout with only `params`.
@@ -19,6 +22,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 from typing import Any, Mapping
 
 import grain
@@ -27,19 +31,45 @@ import jax
 import orbax.checkpoint as ocp
 from etils import epath
 from flax import nnx
+from jax.experimental import multihost_utils
 
 from gemini_embed import sharding as sharding_lib
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
+from gemini_embed.run_status import RunFailed
 
 CHECKPOINT_DIR = 'checkpoints'
 
 
 class _QuietOrbax(logging.Filter):
-  """Orbax logs every file it renames at INFO; keep its warnings, drop the chatter."""
+  """Orbax logs every file it renames at INFO: keep its warnings, drop the chatter. Its
+  errors are kept to one line (the caller reports the failure; --verbosity=1 keeps the
+  tracebacks and whole TensorStore specs)."""
 
   def filter(self, record):
-    return record.levelno >= logging.WARNING or '/orbax/' not in record.pathname
+    if '/orbax/' not in record.pathname:
+      return True
+    if record.levelno < logging.WARNING:
+      return False
+    if absl_logging.get_verbosity() < 1:
+      record.msg, record.args = _one_line(record.getMessage()), None
+      record.exc_info = record.exc_text = record.stack_info = None
+    return True
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+  first = (text.strip().splitlines() or [''])[0]
+  return first if len(first) <= limit else first[:limit - 1] + '…'
+
+
+def failure_reason(error: BaseException) -> str:
+  """What went wrong, in one line: the innermost cause (orbax wraps TensorStore's errors),
+  an OSError as its errno text (its filename can be a whole TensorStore spec)."""
+  while error.__cause__ is not None:
+    error = error.__cause__
+  if isinstance(error, OSError) and error.strerror:
+    return f'{type(error).__name__}: [Errno {error.errno}] {error.strerror}'
+  return _one_line(f'{type(error).__name__}: {error}')
 
 
 def quiet_orbax_logs() -> None:
@@ -72,7 +102,12 @@ class _IteratorSnapshot:
 
 
 class Checkpointer:
-  """Keeps the last `keep` checkpoints plus every `keep_every`-th step."""
+  """Keeps the last `keep` checkpoints plus every `keep_every`-th step.
+
+  A save that fails (disk full, …), synchronous or in the background, raises RunFailed
+  naming the step, the directory and its free space; orbax deletes old checkpoints only
+  after a save succeeds, so the earlier ones stay. `check_async_save` polls the save in
+  flight without waiting for it."""
 
   def __init__(self, workdir: str, *, keep: int = 3, keep_every: int | None = None,
                async_save: bool = True, read_only: bool = False):
@@ -85,6 +120,7 @@ class Checkpointer:
         item_handlers={'params': ocp.StandardCheckpointHandler(),
                        'optimizer': ocp.StandardCheckpointHandler(),
                        'data_iter': grain.checkpoint.CheckpointHandler()})
+    self._saving: int | None = None  # the step of the last save requested
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -92,12 +128,23 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return list(self.manager.all_steps())
 
+  def steps_on_disk(self) -> list[int]:
+    """The committed checkpoints, read from the directory (after a failed save the
+    manager's own list can miss older ones it meant to rotate away)."""
+    self.manager.reload()
+    return sorted(self.manager.all_steps())
+
   def save(self, step: int, params, optimizer, data_iter=None, *, force: bool = False) -> bool:
     items = {'params': ocp.args.StandardSave(params),
              'optimizer': ocp.args.StandardSave(optimizer)}
     if data_iter is not None:
       items['data_iter'] = grain.checkpoint.CheckpointSave(_IteratorSnapshot(data_iter))
-    return self.manager.save(step, args=ocp.args.Composite(**items), force=force)
+    self.wait()  # a failure of the previous save is reported as that step's
+    self._saving = step
+    try:
+      return self.manager.save(step, args=ocp.args.Composite(**items), force=force)
+    except Exception as e:  # any failed write stops the run with its reason
+      raise self._save_failed(e) from e
 
   def restore(self, step: int, abstract_params, abstract_optimizer, data_iter=None):
     """abstract_*: trees of jax.ShapeDtypeStruct with `.sharding` set (the targets)."""
@@ -108,11 +155,75 @@ class Checkpointer:
     out = self.manager.restore(step, args=ocp.args.Composite(**items))
     return out['params'], out['optimizer']
 
+  def restore_newest(self, abstract_params, abstract_optimizer, data_iter=None
+                     ) -> tuple[int, Any, Any]:
+    """(step, params, optimizer) of the newest checkpoint that restores. Newer ones that
+    do not (a truncated file, a missing manifest) are logged with the reason and moved to
+    checkpoints/corrupt-<step>, out of the way of later saves and rotation. When none
+    restores, nothing is moved and the error lists each step's reason."""
+    failed = []
+    for step in sorted(self.all_steps(), reverse=True):
+      try:
+        params, optimizer = self.restore(step, abstract_params, abstract_optimizer, data_iter)
+      except Exception as e:  # orbax/TensorStore raise many kinds
+        failed.append((step, failure_reason(e)))
+        continue
+      self._set_aside(failed, step)
+      return step, params, optimizer
+    reasons = '; '.join(f'step {s}: {r}' for s, r in failed)
+    raise RuntimeError(f'{self.directory}: no checkpoint restores ({reasons}). Nothing was moved: '
+                       'if the code or config changed since they were written, restore it; '
+                       'otherwise move the workdir away to start over.')
+
+  def _set_aside(self, failed: list[tuple[int, str]], restored: int) -> None:
+    for step, reason in failed:
+      target = self.directory / f'corrupt-{step}'
+      n = 1
+      while target.exists():
+        n += 1
+        target = self.directory / f'corrupt-{step}.{n}'
+      absl_logging.warning('checkpoint step %d does not restore (%s); moved to %s, resuming '
+                           'from step %d', step, reason, target, restored)
+      if jax.process_index() == 0:
+        (self.directory / str(step)).rename(target)
+    if failed:
+      if jax.process_count() > 1:
+        multihost_utils.sync_global_devices('gemini_embed: corrupt checkpoints set aside')
+      self.manager.reload()
+
+  def check_async_save(self) -> None:
+    """Raises RunFailed if the save in flight has failed; never waits for one running."""
+    if not self.manager.is_saving_in_progress():
+      self.wait()
+
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    try:
+      self.manager.wait_until_finished()
+    except Exception as e:  # the background write's error, whatever it is
+      raise self._save_failed(e) from e
 
   def close(self) -> None:
+    self.wait()
     self.manager.close()
+
+  def _save_failed(self, error: BaseException) -> RunFailed:
+    try:
+      free = f'{_size(shutil.disk_usage(self.directory).free)} free'
+    except OSError:
+      free = 'free space unknown'
+    kept = [s for s in self.steps_on_disk() if s != self._saving]
+    return RunFailed(self._saving, (
+        f'checkpoint step {self._saving} could not be saved to {self.directory}: '
+        f'{failure_reason(error)}; {free} there. Earlier checkpoints are kept: {kept}. '
+        'Make room, then rerun the same command to resume.'))
+
+
+def _size(n: float) -> str:
+  for unit in ('B', 'KiB', 'MiB', 'GiB'):
+    if n < 1024:
+      return f'{n:.1f} {unit}'
+    n /= 1024
+  return f'{n:.1f} TiB'
 
 
 def save_params_only(directory: str, params, step: int = 0) -> None:

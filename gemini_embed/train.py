@@ -1,7 +1,10 @@
 r"""Train an embedder: `python -m gemini_embed.train --config=configs/NAME.py[:ARGS] --workdir=DIR`.
 
-Re-running the same command resumes from DIR's latest checkpoint. Resume order:
-the workdir's latest checkpoint > `config.init_from` > fresh init.
+Re-running the same command resumes from DIR's latest checkpoint (the newest that
+restores). Resume order: the workdir's latest checkpoint > `config.init_from` > fresh init.
+Exit code 0: finished; 42 (run_status.PREEMPTED_EXIT_CODE): saved on SIGTERM, rerun to
+resume; 1: stopped on an error it names (a non-finite state, a failed save). DIR/status.json
+says the same (run_status.py).
 
     mesh → backbone & tokenizer → data → abstract state (eval_shape) → shardings
       (logical rules) → restore / import / init → one jitted step (train_step.py,
@@ -11,13 +14,15 @@ the workdir's latest checkpoint > `config.init_from` > fresh init.
 from __future__ import annotations
 
 import os
+import sys
 
 import jax
 from absl import app, flags, logging
 from flax import nnx
 from ml_collections import config_flags
 
-from gemini_embed import checkpoint, optim, sharding, train_loop, train_step, workdir_lease
+from gemini_embed import (checkpoint, optim, run_status, sharding, train_loop, train_step,
+                          workdir_lease)
 from gemini_embed import train_state as ts_lib
 from gemini_embed.configlib import check_config, parse_config_flags
 from gemini_embed.data import pipeline
@@ -74,8 +79,8 @@ def _train(config, workdir: str) -> None:
   tau = config.loss.temperature if learned_tau else None
   make_model = lambda: Embedder(model_cfg, config.embed_dim, nnx.Rngs(config.seed), temperature=tau)
   graphdef, abstract, shardings = ts_lib.abstract_train_state(make_model, tx, mesh, rules)
-  state = _initial_state(config, ckpt, resume_step, pretrained, abstract, shardings, make_model,
-                         tx, data_iter)
+  state, start = _initial_state(config, ckpt, resume_step, pretrained, abstract, shardings,
+                               make_model, tx, data_iter)
   del pretrained  # the state holds its own copy
   _write_config(config, workdir)
   checkpoint.write_model_info(workdir, model_info)
@@ -99,13 +104,31 @@ def _train(config, workdir: str) -> None:
   try:
     if config.total_steps == 0 and resume_step is None:  # an export of the initial model
       ckpt.save(0, *train_loop.split_state(state), data_iter, force=True)
-    _, step = train_loop.run(state, int(resume_step or 0), config.total_steps, step_fn, traces,
-                             data_iter, to_global, hooks, throughput, ckpt, config.checkpoint.every)
+    _record_status(workdir, config.total_steps, ckpt, 'running', start)
+    _, step, preempted = train_loop.run(state, start, config.total_steps, step_fn, traces,
+                                        data_iter, to_global, hooks, throughput, ckpt,
+                                        config.checkpoint.every)
+    ckpt.wait()  # the last checkpoint is on disk before status.json says how the run ended
+    exit_code = _record_status(workdir, config.total_steps, ckpt,
+                               'preempted' if preempted else 'finished', step)
+  except run_status.RunFailed as failure:
+    logging.error('%s', failure)
+    exit_code = _record_status(workdir, config.total_steps, ckpt, 'failed', failure.step,
+                               str(failure))
   finally:
-    ckpt.wait()
     ckpt.close()
     log.close()
+  if exit_code:
+    sys.exit(exit_code)
   logging.info('done: step %s in %s', step, workdir)
+
+
+def _record_status(workdir: str, total_steps: int, ckpt: checkpoint.Checkpointer, state: str,
+                   step: int, reason: str | None = None) -> int:
+  """Writes status.json (run_status.py); returns the exit code that goes with `state`."""
+  steps = ckpt.steps_on_disk()
+  run_status.write_status(workdir, state, step, total_steps, steps[-1] if steps else None, reason)
+  return run_status.EXIT_CODES.get(state, 0)
 
 
 def _write_config(config, workdir: str) -> None:
@@ -130,18 +153,19 @@ def _backbone(config, workdir, resume_step, mesh, rules
 
 
 def _initial_state(config, ckpt, resume_step, pretrained, abstract, shardings, make_model, tx,
-                   data_iter) -> nnx.State:
-  """Restored (with the data iterator) > pretrained + fresh optimiser > random init."""
+                   data_iter) -> tuple[nnx.State, int]:
+  """(state, step): restored (with the data iterator; the newest checkpoint that restores)
+  > pretrained + fresh optimiser > random init."""
   if resume_step is not None:
     targets = checkpoint.restore_targets(abstract, shardings)
-    params, opt = ckpt.restore(resume_step, targets['model'], targets['optimizer'], data_iter)
+    step, params, opt = ckpt.restore_newest(targets['model'], targets['optimizer'], data_iter)
     nnx.replace_by_pure_dict(abstract, {'model': params, 'optimizer': opt})
-    logging.info('resumed from %s at step %d', ckpt.directory, resume_step)
-    return abstract
+    logging.info('resumed from %s at step %d', ckpt.directory, step)
+    return abstract, step
   if pretrained is not None:
     logging.info('initialised from %s', config.init_from)
-    return ts_lib.train_state_from_model(pretrained, tx, shardings)
-  return ts_lib.fresh_train_state(make_model, tx, shardings)
+    return ts_lib.train_state_from_model(pretrained, tx, shardings), 0
+  return ts_lib.fresh_train_state(make_model, tx, shardings), 0
 
 
 if __name__ == '__main__':

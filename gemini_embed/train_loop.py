@@ -1,11 +1,13 @@
 """The training loop and its periodic pieces (levanter-style hooks, each `every` N steps).
 
     hooks = [MetricsHook(...), EvalHook(...)]          # after each step, when due
-    state, step = run(state, step, total, step_fn, batches, hooks, checkpoints)
+    state, step, preempted = run(state, step, total, step_fn, batches, hooks, checkpoints)
 
 `run` owns only what every step does: next batch → global arrays → jitted step →
-throughput bookkeeping → due hooks → checkpoint or preemption save. Everything
-periodic is a hook; the loop reads in ten lines.
+poll the save in flight → throughput bookkeeping → due hooks → checkpoint or
+preemption save, each only of a finite state. Everything periodic is a hook; the
+loop reads in ten lines. What stops it (a non-finite state, a failed save) raises
+run_status.RunFailed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from gemini_embed import checkpoint, flops
 from gemini_embed.data import pipeline
 from gemini_embed.data.batch import Batch
 from gemini_embed.metrics_log import MetricsLog
+from gemini_embed.run_status import PREEMPTED_EXIT_CODE, RunFailed
 
 
 def due(every: int, step: int, total: int) -> bool:
@@ -115,10 +118,10 @@ class MetricsHook:
     bad = [k for k, v in metrics.items() if not np.all(np.isfinite(v))]
     if bad:
       self.checkpoints.wait()
-      raise FloatingPointError(
+      raise RunFailed(step, (
           f'step {step}: metric {bad[0]}={metrics[bad[0]]} is not finite; stopping. The last '
           f'good checkpoint is step {self.checkpoints.latest_step()} in '
-          f'{self.checkpoints.directory}')
+          f'{self.checkpoints.directory}'))
     metrics.update({f'data/{k}': v for k, v in self.data_iter.bad_input_counts().items()})
     metrics.update({'compilations': len(self.traces), 'data/fingerprint': fingerprint(local)})
     metrics.update(self.throughput.report(self.flop_per_step(local), self.peak_flops))
@@ -150,19 +153,34 @@ def split_state(state: nnx.State) -> tuple[dict, dict]:
   return pure['model'], pure['optimizer']
 
 
+def save_if_finite(step: int, state: nnx.State, finite: jax.Array, batches,
+                   checkpoints: checkpoint.Checkpointer, force: bool = False) -> None:
+  """Saves `state` unless the step found a non-finite float in it (the one bool is
+  fetched only here): then stops, so rotation never deletes the last good checkpoint."""
+  if not jax.device_get(finite):
+    checkpoints.wait()
+    raise RunFailed(step, (
+        f'step {step}: the update made the train state non-finite (NaN/Inf in the parameters '
+        f'or optimiser moments); it is not saved. The last good checkpoint is step '
+        f'{checkpoints.latest_step()} in {checkpoints.directory}'))
+  checkpoints.save(step, *split_state(state), batches, force=force)
+
+
 def run(state: nnx.State, step: int, total_steps: int, step_fn, traces: list,
         batches: Iterator[Batch], to_global: Callable[[Batch], Batch], hooks: list[Hook],
         throughput: Throughput, checkpoints: checkpoint.Checkpointer,
-        checkpoint_every: int) -> tuple[nnx.State, int]:
-  """Steps until `total_steps` or a preemption (saved, then returns early)."""
+        checkpoint_every: int) -> tuple[nnx.State, int, bool]:
+  """Steps until `total_steps` or a preemption (saved, then returns early):
+  (state, step, preempted)."""
   preemption = Preemption()
   shapes_seen = set()
   while step < total_steps:
     local = next(batches)
     shapes_seen.add(tuple(jax.tree.leaves(jax.tree.map(np.shape, local))))
     compiled_before = len(traces)
-    state, metrics = step_fn(state, to_global(local))
+    state, metrics, finite = step_fn(state, to_global(local))
     step += 1
+    checkpoints.check_async_save()  # while the step runs: a failed save stops the run now
     assert len(traces) <= len(shapes_seen), \
         f'step recompiled: {len(traces)} traces for {len(shapes_seen)} batch shapes'
     if len(traces) > compiled_before:  # keep compilation out of the throughput numbers
@@ -176,10 +194,11 @@ def run(state: nnx.State, step: int, total_steps: int, step_fn, traces: list,
       if due(hook.every, step, total_steps):
         hook(step, state, metrics, local)
     if preemption.reached(step):
-      checkpoints.save(step, *split_state(state), batches, force=True)
+      save_if_finite(step, state, finite, batches, checkpoints, force=True)
       checkpoints.wait()
-      logging.warning('SIGTERM: saved step %d to %s; exiting', step, checkpoints.directory)
-      return state, step
+      logging.warning('SIGTERM: saved step %d to %s; exiting with code %d (pre-empted)', step,
+                      checkpoints.directory, PREEMPTED_EXIT_CODE)
+      return state, step, True
     if due(checkpoint_every, step, total_steps):
-      checkpoints.save(step, *split_state(state), batches)
-  return state, step
+      save_if_finite(step, state, finite, batches, checkpoints)
+  return state, step, False

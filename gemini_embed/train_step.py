@@ -2,7 +2,7 @@
 gradients (optionally by gradient caching), one optimiser update.
 
     step, traces = jitted_train_step(graphdef, shardings, config)
-    state, metrics = step(state, batch)        # batch: global arrays, batch-sharded
+    state, metrics, finite = step(state, batch)   # batch: global arrays, batch-sharded
 
 The loss is a function of global arrays, so every query's denominator covers the
 positives of every device and host (GSPMD inserts the gathers).
@@ -118,7 +118,10 @@ def jitted_train_step(graphdef, shardings, config):
   arrives as global arrays already sharded over the batch axes.
 
   Returns (step, traces): `traces` grows by one entry (the batch shapes) each time
-  the step is traced, i.e. once per compiled shape bucket.
+  the step is traced, i.e. once per compiled shape bucket. The step returns
+  (state, metrics, finite): `finite` is one bool, is every float in the updated state
+  (parameters and optimiser moments) finite — what the loop checks before it saves
+  (the loss and grad_norm in `metrics` are of the parameters before the update).
   """
   schedule = optim.learning_rate_schedule(config.optim, config.total_steps)
   traces = []
@@ -132,8 +135,11 @@ def jitted_train_step(graphdef, shardings, config):
     ts.optimizer.update(ts.model, grads)
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
                    lr=schedule(ts.optimizer.step[...] - 1))
-    return nnx.state(ts), metrics
+    new_state = nnx.state(ts)
+    finite = jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(new_state)
+                                if jnp.issubdtype(x.dtype, jnp.inexact)]))
+    return new_state, metrics, finite
 
-  step = jax.jit(train_step, in_shardings=(shardings, None), out_shardings=(shardings, None),
-                 donate_argnums=0)
+  step = jax.jit(train_step, in_shardings=(shardings, None),
+                 out_shardings=(shardings, None, None), donate_argnums=0)
   return step, traces

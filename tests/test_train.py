@@ -1,7 +1,9 @@
 """Trainer proofs, each through the real command line (`python -m gemini_embed.train`):
 1 vs 8 devices, SIGKILL + rerun = uninterrupted run, SIGTERM saves, one compile per bucket."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -12,8 +14,9 @@ import pytest
 from tokenizers import Tokenizer
 
 from gemini_embed.data import pipeline
-from tests.train_fixtures import (final_params, load_config, read_metrics, train_command,
-                                  train_env, write_training_data)
+from gemini_embed.run_status import PREEMPTED_EXIT_CODE
+from tests.train_fixtures import (final_params, load_config, read_metrics, run_train,
+                                  train_command, train_env, write_training_data)
 
 STEPS = ('--config.total_steps=6', '--config.checkpoint.every=2', '--config.log_every=1')
 
@@ -26,23 +29,15 @@ def data_root(tmp_path_factory):
   return root
 
 
-def _run(workdir, data_root, *overrides, devices=8, config='prefinetune', arg='tiny', check=True):
-  out = subprocess.run(train_command(str(workdir), data_root, *overrides, config=config, arg=arg),
-                       env=train_env(devices), capture_output=True, text=True, timeout=600)
-  if check and out.returncode:
-    raise AssertionError(f'train failed ({out.returncode}):\n{out.stderr[-4000:]}')
-  return out
-
-
 @pytest.fixture(scope='module')
 def uninterrupted(tmp_path_factory, data_root):
   workdir = tmp_path_factory.mktemp('full')
-  _run(workdir, data_root, *STEPS, '--config.mesh.fsdp=2', '--config.mesh.tensor=2')
+  run_train(workdir, data_root, *STEPS, '--config.mesh.fsdp=2', '--config.mesh.tensor=2')
   return str(workdir)
 
 
 def test_one_device_and_8_device_mesh_give_the_same_losses(tmp_path, data_root, uninterrupted):
-  _run(tmp_path, data_root, *STEPS, devices=1)
+  run_train(tmp_path, data_root, *STEPS, devices=1)
   one = [r['loss'] for r in read_metrics(str(tmp_path))]
   eight = [r['loss'] for r in read_metrics(uninterrupted)]
   assert len(one) == len(eight) == 6
@@ -84,7 +79,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path, data_root, uninterrup
   proc.wait()
   killed_at = max(r['step'] for r in read_metrics(str(tmp_path)))
   assert killed_at < 6, 'the run finished before it could be killed'
-  _run(tmp_path, data_root, *STEPS, '--config.mesh.fsdp=2', '--config.mesh.tensor=2')
+  run_train(tmp_path, data_root, *STEPS, '--config.mesh.fsdp=2', '--config.mesh.tensor=2')
 
   ref, ref_step = final_params(uninterrupted)
   got, got_step = final_params(str(tmp_path))
@@ -109,11 +104,15 @@ def test_sigterm_saves_the_current_step(tmp_path, data_root):
     time.sleep(0.05)
   proc.send_signal(signal.SIGTERM)
   _, err = proc.communicate(timeout=300)
-  assert proc.returncode == 0, err[-3000:]
+  assert proc.returncode == PREEMPTED_EXIT_CODE, err[-3000:]
   last_logged = max(r['step'] for r in read_metrics(str(tmp_path)))
   _, saved = final_params(str(tmp_path))
   assert saved == last_logged >= 3
   assert 'SIGTERM' in err
+  with open(tmp_path / 'status.json') as f:
+    status = json.load(f)
+  assert status == dict(status, state='preempted', step=saved, total_steps=100000,
+                        last_checkpoint=saved)
 
 
 def test_init_from_a_workdir_loads_its_latest_params(uninterrupted):
@@ -159,8 +158,8 @@ def test_periodic_dev_retrieval_is_logged_at_every_mrl_dim(tmp_path, data_root):
   from tests.eval.synthetic_suite import write_suite
   suite = tmp_path / 'suite'
   write_suite(suite)
-  _run(tmp_path / 'run', data_root, '--config.total_steps=2', '--config.eval.every=1',
-       f'--config.eval.suite={suite}', devices=1)
+  run_train(tmp_path / 'run', data_root, '--config.total_steps=2', '--config.eval.every=1',
+            f'--config.eval.suite={suite}', devices=1)
   rows = [r for r in read_metrics(str(tmp_path / 'run')) if 'eval/retrieval_mean@96' in r]
   assert [r['step'] for r in rows] == [1, 2]
   for dim in (32, 64, 96):
@@ -169,11 +168,12 @@ def test_periodic_dev_retrieval_is_logged_at_every_mrl_dim(tmp_path, data_root):
 
 def test_non_finite_loss_stops_with_step_and_metric_and_keeps_last_good_checkpoint(
     tmp_path, data_root):
-  _run(tmp_path, data_root, '--config.total_steps=2', '--config.checkpoint.every=1', devices=1)
+  run_train(tmp_path, data_root, '--config.total_steps=2', '--config.checkpoint.every=1', devices=1)
   # Resume with a temperature whose logits overflow float32: step 3 is not finite.
-  out = _run(tmp_path, data_root, '--config.total_steps=4', '--config.checkpoint.every=1',
-             '--config.loss.temperature=1e-45', devices=1, check=False)
-  assert out.returncode != 0
-  assert 'FloatingPointError: step 3: metric' in out.stderr and 'is not finite' in out.stderr
+  out = run_train(tmp_path, data_root, '--config.total_steps=4', '--config.checkpoint.every=1',
+                  '--config.loss.temperature=1e-45', devices=1, check=False)
+  assert out.returncode == 1
+  assert re.search(r'step 3: metric \S+ is not finite; stopping. '
+                   r'The last good checkpoint is step 2', out.stderr)
   _, saved = final_params(str(tmp_path))
   assert saved == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import jax
 import numpy as np
@@ -62,6 +63,21 @@ def train_env(devices: int) -> dict[str, str]:
   env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
   env['GEMINI_EMBED_LEASE_SETTLE_S'] = '0.05'  # the workdir lease's read-back wait
   return env
+
+
+def run_train(workdir, data_root: str, *overrides: str, devices: int = 8,
+              config: str = 'prefinetune', arg: str = 'tiny', check: bool = True,
+              command: list[str] | None = None, env: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess:
+  """`python -m gemini_embed.train` (or `command`, same arguments) to completion."""
+  cmd = train_command(str(workdir), data_root, *overrides, config=config, arg=arg)
+  if command:
+    cmd = command + cmd[3:]
+  out = subprocess.run(cmd, env={**train_env(devices), **(env or {})}, capture_output=True,
+                       text=True, timeout=600)
+  if check and out.returncode:
+    raise AssertionError(f'train failed ({out.returncode}):\n{out.stderr[-4000:]}')
+  return out
 
 
 def read_metrics(workdir: str) -> list[dict]:
