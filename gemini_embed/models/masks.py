@@ -1,15 +1,19 @@
-"""Attention masks: padding, causal/bidirectional, sliding windows.
+"""Attention masks: segments (packing, padding), causal/bidirectional, sliding windows.
 
-All masks are boolean, True = may attend, shaped [B, S_query, S_key].
-Padding is always explicit: a key position that is padding is never attended.
+All masks are boolean, True = may attend, shaped [B, S_query, S_key]. Tokens attend
+only within their own segment (`segment_ids`: 1, 2, … one per packed text; 0 =
+padding), so a text never sees padding or another text of its row, and padding
+sees only padding (its outputs are never pooled).
 
-Bidirectional, no window, last position is padding (valid = 1 1 1 0):
+Bidirectional, no window, last position is padding (segment_ids = 1 1 1 0):
 
     q\\k  0 1 2 3
     0    x x x .
     1    x x x .
     2    x x x .
-    3    x x x .      (padding queries see the valid keys; pooling drops them)
+    3    . . . x      (padding sees padding; pooling drops it)
+
+Two packed texts (segment_ids = 1 1 2 2): blocks on the diagonal, one per text.
 
 Causal with a sliding window of W=2 (HF convention: key j visible when
 0 <= i - j < W):
@@ -28,16 +32,17 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 from jax import Array
-from jaxtyping import Bool
+from jaxtyping import Bool, Int
 
 
-def attention_mask(valid: Bool[Array, 'B S'], mode: str, window: int = 0
+def attention_mask(segment_ids: Int[Array, 'B S'], mode: str, window: int = 0
                    ) -> Bool[Array, 'B S S']:
-  """valid: the real-token mask (False = padding) → the [query, key] attention mask.
+  """segment_ids (0 = padding) → the [query, key] attention mask.
 
-  `window` > 0 restricts attention to a sliding window (see module doc).
+  `window` > 0 restricts attention to a sliding window (see module doc); texts are
+  contiguous within a row, so the window on row indices is the window on positions.
   """
-  seq = valid.shape[-1]
+  seq = segment_ids.shape[-1]
   i = jnp.arange(seq)[:, None]
   j = jnp.arange(seq)[None, :]
   if mode == 'causal':
@@ -50,4 +55,4 @@ def attention_mask(valid: Bool[Array, 'B S'], mode: str, window: int = 0
       allowed &= jnp.abs(i - j) <= window // 2
   else:
     raise ValueError(f"attention mode {mode!r}: use 'bidirectional' or 'causal'")
-  return allowed[None, :, :] & valid[:, None, :].astype(bool)
+  return allowed[None, :, :] & (segment_ids[:, :, None] == segment_ids[:, None, :])

@@ -46,21 +46,32 @@ class Transformer(nnx.Module):
     self.blocks = make_blocks(rngs)
     self.final_norm = layers.RMSNorm(cfg.width, cfg, rngs)
 
-  def __call__(self, tokens: Int[Array, 'B S'], valid: Bool[Array, 'B S']
-               ) -> Float[Array, 'B S D']:
-    """The final-norm hidden states; valid False = padding (never attended)."""
+  def __call__(self, tokens: Int[Array, 'B S'], segment_ids: Int[Array, 'B S'] | Bool[Array, 'B S'],
+               positions: Int[Array, 'B S'] | None = None) -> Float[Array, 'B S D']:
+    """The final-norm hidden states.
+
+    Args:
+      tokens: token ids.
+      segment_ids: which text each token belongs to — 1, 2, … for the texts packed
+        in a row, 0 for padding; attention stays within a segment. A bool `valid`
+        mask (one text per row) is accepted as is.
+      positions: each token's position within its text (RoPE); None = 0, 1, … per
+        row (one text per row, right-padded).
+    """
     cfg = self.cfg
+    segment_ids = segment_ids.astype(jnp.int32)
     dt = jnp.dtype(cfg.dtype)
     x = jnp.take(self.embedding[...], tokens, axis=0).astype(dt)
     if cfg.embed_scale:
       x = x * jnp.asarray(cfg.width ** 0.5, dt)
 
-    positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+    if positions is None:
+      positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
     global_scale = cfg.rope_scaling_factor if cfg.rope_scaling == 'linear' else 1.0
     rope_global = layers.rope_tables(positions, cfg.head_dim, cfg.rope_base, global_scale)
     rope_local = layers.rope_tables(positions, cfg.head_dim, cfg.rope_local_base)
-    mask_full = attention_mask(valid, cfg.attention_mode)
-    mask_local = attention_mask(valid, cfg.attention_mode, cfg.sliding_window)
+    mask_full = attention_mask(segment_ids, cfg.attention_mode)
+    mask_local = attention_mask(segment_ids, cfg.attention_mode, cfg.sliding_window)
 
     def layer(x, block, is_sliding):
       mask = jnp.where(is_sliding, mask_local, mask_full)

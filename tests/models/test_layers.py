@@ -17,13 +17,13 @@ from gemini_embed.models.transformer import Transformer
 from tests.shape_annotations import check_call
 
 
-def _np_mask(valid, mode, window):
-  b, s = valid.shape
+def _np_mask(segments, mode, window):
+  b, s = segments.shape
   out = np.zeros((b, s, s), bool)
   for n in range(b):
     for i in range(s):
       for j in range(s):
-        ok = valid[n, j]
+        ok = segments[n, i] == segments[n, j]
         if mode == 'causal':
           ok &= j <= i and (window == 0 or i - j < window)
         elif window:
@@ -35,9 +35,30 @@ def _np_mask(valid, mode, window):
 @pytest.mark.parametrize('mode', ['causal', 'bidirectional'])
 @pytest.mark.parametrize('window', [0, 1, 3, 4])
 def test_attention_mask(mode, window):
-  valid = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], bool)
-  np.testing.assert_array_equal(attention_mask(jnp.asarray(valid), mode, window),
-                                _np_mask(valid, mode, window))
+  segments = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 1, 2, 2, 2, 0]], np.int32)
+  np.testing.assert_array_equal(attention_mask(jnp.asarray(segments), mode, window),
+                                _np_mask(segments, mode, window))
+
+
+@pytest.mark.parametrize('preset', ['tiny', 'tiny-gemma3'])
+@pytest.mark.parametrize('mode', ['causal', 'bidirectional'])
+def test_packed_texts_match_one_text_per_row(preset, mode):
+  """Two texts in one row (segment ids, positions restarting) give each text the hidden
+  states it has alone in a right-padded row."""
+  cfg = TransformerConfig(**PRESETS[preset], attention_mode=mode)
+  model = Transformer(cfg, nnx.Rngs(0))
+  rng = np.random.default_rng(0)
+  a, b = rng.integers(1, 512, 5), rng.integers(1, 512, 4)
+  packed = np.concatenate([a, b, [0, 0, 0]])[None].astype(np.int32)
+  segments = np.array([[1] * 5 + [2] * 4 + [0] * 3], np.int32)
+  positions = np.array([list(range(5)) + list(range(4)) + [0, 0, 0]], np.int32)
+  h = np.asarray(model(jnp.asarray(packed), jnp.asarray(segments), jnp.asarray(positions)))
+  alone = np.zeros((2, 12), np.int32)
+  alone[0, :5], alone[1, :4] = a, b
+  valid = alone > 0
+  ref = np.asarray(model(jnp.asarray(alone), jnp.asarray(valid)))
+  np.testing.assert_allclose(h[0, :5], ref[0, :5], rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(h[0, 5:9], ref[1, :4], rtol=1e-5, atol=1e-5)
 
 
 def test_mean_pool_ignores_padding():
@@ -105,11 +126,11 @@ def test_shape_annotations_hold_for_a_real_forward_pass(batch):
   check_call(model.logits, hidden)
   check_call(mean_pool, hidden, valid)
   check_call(l2_normalize, hidden)
-  mask = check_call(attention_mask, valid, 'bidirectional', 4)
+  mask = check_call(attention_mask, valid.astype(jnp.int32), 'bidirectional', 4)
   positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
   sin, cos = check_call(layers.rope_tables, positions, cfg.head_dim, cfg.rope_base)
   x = jnp.take(model.embedding[...], tokens, axis=0)
   block = nnx.merge(*nnx.split(Block(cfg, nnx.Rngs(1))))
   check_call(block.__call__, x, mask, sin, cos)
-  with pytest.raises(AssertionError, match='valid'):  # the check itself can fail
+  with pytest.raises(AssertionError, match='segment_ids'):  # the check itself can fail
     check_call(model.__call__, tokens, valid[:, :-1])
