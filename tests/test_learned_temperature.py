@@ -11,7 +11,6 @@ import jax
 import numpy as np
 import pytest
 
-from gemini_embed import sharding
 from gemini_embed.encoding import load_run
 from tests.train_fixtures import (final_params, load_config, read_metrics, train_command,
                                   train_env, write_training_data)
@@ -64,7 +63,6 @@ def test_resumed_run_with_learned_tau_continues_bitwise(run, tmp_path):
 
 def test_tools_restore_the_tree_with_tau(run):
   workdir, _ = run
-  mesh = sharding.make_mesh({'data': -1})
-  model, *_ = load_run(str(workdir), mesh, sharding.DEFAULT_RULES)
+  model = load_run(str(workdir), mesh_sizes={'data': -1}).model
   want, _ = final_params(str(workdir))
   assert float(model.log_temperature[...]) == float(want['log_temperature'])
