@@ -30,7 +30,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from absl import logging
 from jax import Array
 from jax.experimental.pallas.ops.tpu import splash_attention as splash
