@@ -271,7 +271,7 @@ def restore_embedder(workdir: str, step: int | None = None, mesh=None, rules=Non
   straight into their shardings on `mesh` under `rules`; without a mesh, onto one
   host CPU device (soups and tests read host arrays, whatever the accelerator).
   policies: TransformerConfig fields that change how the model computes, not its
-  parameters (attention_mode, dtype, param_dtype, remat).
+  parameters (attention_mode, attention_impl, dtype, param_dtype, remat).
   """
   info = read_model_info(workdir)
   if policies:

@@ -48,9 +48,10 @@ def test_run_policies_and_mrl_dims_follow_the_config():
   with config.unlocked():
     config.model.remat = 'full'
     config.model.dtype = 'bfloat16'
+    config.model.attention_impl = 'auto'
     config.mrl_dims = (32, 96)
   info = resumed_model_info(config, stored, 'WD')
-  assert info.model == stored.model.replace(remat='full', dtype='bfloat16')
+  assert info.model == stored.model.replace(remat='full', dtype='bfloat16', attention_impl='auto')
   assert info.mrl_dims == (32, 96)
   assert (info.embed_dim, info.learned_temperature) == (stored.embed_dim, False)
 

@@ -15,6 +15,7 @@ from flax import nnx
 from jax import Array
 from jaxtyping import Bool, Float, Int
 
+from gemini_embed.models.attention import attend
 from gemini_embed.models.model_config import TransformerConfig
 
 
@@ -62,7 +63,8 @@ def apply_rope(x: Float[Array, 'B S N H'], sin: Float[Array, 'B S H'],
 
 
 class Attention(nnx.Module):
-  """Grouped-query attention with optional q/k-norm and QKV bias."""
+  """Grouped-query attention with optional q/k-norm and QKV bias; the attention itself
+  is attention.attend on the backend cfg.attention_impl names."""
 
   def __init__(self, cfg: TransformerConfig, rngs: nnx.Rngs):
     pd = jnp.dtype(cfg.param_dtype)
@@ -81,9 +83,11 @@ class Attention(nnx.Module):
       self.q_norm = RMSNorm(hd, cfg, rngs)
       self.k_norm = RMSNorm(hd, cfg, rngs)
 
-  def __call__(self, x: Float[Array, 'B S D'], mask: Bool[Array, 'B S S'],
-               sin: Float[Array, 'B S H'], cos: Float[Array, 'B S H']) -> Float[Array, 'B S D']:
-    """mask: True = query s may attend to key t (masks.attention_mask)."""
+  def __call__(self, x: Float[Array, 'B S D'], segment_ids: Int[Array, 'B S'],
+               is_sliding: Bool[Array, ''] | bool, sin: Float[Array, 'B S H'],
+               cos: Float[Array, 'B S H']) -> Float[Array, 'B S D']:
+    """segment_ids: 1, 2, … per packed text, 0 = padding (attention within a segment);
+    is_sliding: this layer attends within cfg.sliding_window (may be traced)."""
     cfg, dt = self.cfg, x.dtype
     q = jnp.einsum('bsd,dnh->bsnh', x, self.q_proj[...].astype(dt))
     k = jnp.einsum('bsd,dnh->bsnh', x, self.k_proj[...].astype(dt))
@@ -95,17 +99,9 @@ class Attention(nnx.Module):
     if cfg.qk_norm:
       q, k = self.q_norm(q), self.k_norm(k)
     q, k = apply_rope(q, sin, cos), apply_rope(k, sin, cos)
-
-    b, s, _, hd = q.shape
-    groups = cfg.num_heads // cfg.num_kv_heads
-    q = q.reshape(b, s, cfg.num_kv_heads, groups, hd)
-    logits = jnp.einsum('bskgh,btkh->bkgst', q, k, preferred_element_type=jnp.float32)
-    logits = logits * cfg.attn_scale
-    # A large finite negative (not -inf): a query with no visible key (padding
-    # beyond a window) then gets uniform weights instead of NaN.
-    logits = jnp.where(mask[:, None, None, :, :], logits, -1e30)
-    probs = jax.nn.softmax(logits, axis=-1).astype(dt)
-    out = jnp.einsum('bkgst,btkh->bskgh', probs, v).reshape(b, s, cfg.num_heads, hd)
+    out = attend(q, k, v, segment_ids, causal=cfg.attention_mode == 'causal',
+                 window=cfg.sliding_window if any(cfg.layer_is_sliding()) else 0,
+                 scale=cfg.attn_scale, impl=cfg.attention_impl, local=is_sliding)
     return jnp.einsum('bsnh,nhd->bsd', out, self.o_proj[...].astype(dt))
 
 
@@ -140,9 +136,10 @@ class Block(nnx.Module):
       self.post_attn_norm = RMSNorm(cfg.width, cfg, rngs)
       self.post_mlp_norm = RMSNorm(cfg.width, cfg, rngs)
 
-  def __call__(self, x: Float[Array, 'B S D'], mask: Bool[Array, 'B S S'],
-               sin: Float[Array, 'B S H'], cos: Float[Array, 'B S H']) -> Float[Array, 'B S D']:
-    h = self.attn(self.attn_norm(x), mask, sin, cos)
+  def __call__(self, x: Float[Array, 'B S D'], segment_ids: Int[Array, 'B S'],
+               is_sliding: Bool[Array, ''] | bool, sin: Float[Array, 'B S H'],
+               cos: Float[Array, 'B S H']) -> Float[Array, 'B S D']:
+    h = self.attn(self.attn_norm(x), segment_ids, is_sliding, sin, cos)
     if self.sandwich:
       h = self.post_attn_norm(h)
     x = x + h

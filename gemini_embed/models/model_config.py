@@ -15,6 +15,10 @@ ATTENTION_MODES = ('bidirectional', 'causal')
 REMAT_POLICIES = ('none', 'full', 'dots_saveable', 'dots_with_no_batch_dims_saveable')
 DTYPES = ('float32', 'bfloat16', 'float16')
 ROPE_SCALINGS = ('none', 'linear')
+# models/attention.py: 'xla' everywhere; 'splash' (TPU Pallas), 'cudnn' (GPU, bf16/f16);
+# 'auto' = splash on TPU, cudnn on GPU for bf16/f16 compute, else xla.
+ATTENTION_IMPLS = ('xla', 'splash', 'cudnn', 'auto')
+CUDNN_DTYPES = ('bfloat16', 'float16')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +51,7 @@ class TransformerConfig:
   param_dtype: str = 'float32'
   dtype: str = 'float32'          # compute dtype; norms and softmax stay float32
   remat: str = 'none'
+  attention_impl: str = 'xla'     # the attention kernel (ATTENTION_IMPLS)
 
   # ---- family conventions, derived, not configured ------------------------
   @property
@@ -122,6 +127,12 @@ class TransformerConfig:
       bad('attention_mode', f'choose one of {ATTENTION_MODES}')
     if self.remat not in REMAT_POLICIES:
       bad('remat', f'choose one of {REMAT_POLICIES}')
+    if self.attention_impl not in ATTENTION_IMPLS:
+      bad('attention_impl', f'choose one of {ATTENTION_IMPLS}')
+    if self.attention_impl == 'cudnn' and self.dtype not in CUDNN_DTYPES:
+      bad('attention_impl', f'cuDNN attention computes in {CUDNN_DTYPES}, not '
+          f'{prefix}.dtype={self.dtype!r}; set dtype=bfloat16, or attention_impl=auto '
+          '(cudnn where it applies, else xla)')
     for f in ('param_dtype', 'dtype'):
       if getattr(self, f) not in DTYPES:
         bad(f, f'choose one of {DTYPES}')

@@ -3,7 +3,8 @@
     tokens ─embed(×√d for Gemma)─▶ [Block × L via nnx.scan] ─final norm─▶ hidden
 
 Per-layer differences (Gemma 3's local/global layers: window and RoPE base)
-enter the scan as a boolean `is_sliding[L]`, so all layers share one trace.
+enter the scan as a boolean `is_sliding[L]`, so all layers share one trace (the
+attention backend turns it into a mask or a kernel choice: models/attention.py).
 `attention_mode` switches between bidirectional (the embedder) and causal
 (parity checks, LLM scoring).
 """
@@ -17,7 +18,6 @@ from jax import Array
 from jaxtyping import Bool, Float, Int
 
 from gemini_embed.models import layers
-from gemini_embed.models.masks import attention_mask
 from gemini_embed.models.model_config import TransformerConfig
 
 _REMAT_POLICIES = {
@@ -70,14 +70,11 @@ class Transformer(nnx.Module):
     global_scale = cfg.rope_scaling_factor if cfg.rope_scaling == 'linear' else 1.0
     rope_global = layers.rope_tables(positions, cfg.head_dim, cfg.rope_base, global_scale)
     rope_local = layers.rope_tables(positions, cfg.head_dim, cfg.rope_local_base)
-    mask_full = attention_mask(segment_ids, cfg.attention_mode)
-    mask_local = attention_mask(segment_ids, cfg.attention_mode, cfg.sliding_window)
 
     def layer(x, block, is_sliding):
-      mask = jnp.where(is_sliding, mask_local, mask_full)
       sin = jnp.where(is_sliding, rope_local[0], rope_global[0])
       cos = jnp.where(is_sliding, rope_local[1], rope_global[1])
-      return block(x, mask, sin, cos)
+      return block(x, segment_ids, is_sliding, sin, cos)
 
     if cfg.remat != 'none':
       layer = nnx.remat(layer, policy=_REMAT_POLICIES[cfg.remat])

@@ -131,6 +131,6 @@ def test_shape_annotations_hold_for_a_real_forward_pass(batch):
   sin, cos = check_call(layers.rope_tables, positions, cfg.head_dim, cfg.rope_base)
   x = jnp.take(model.embedding[...], tokens, axis=0)
   block = nnx.merge(*nnx.split(Block(cfg, nnx.Rngs(1))))
-  check_call(block.__call__, x, mask, sin, cos)
+  check_call(block.__call__, x, valid.astype(jnp.int32), True, sin, cos)
   with pytest.raises(AssertionError, match='segment_ids'):  # the check itself can fail
     check_call(model.__call__, tokens, valid[:, :-1])
