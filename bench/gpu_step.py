@@ -112,7 +112,7 @@ class OurStep:
     print(f'devices {jax.devices()}; jax {jax.__version__}')
 
   def __call__(self) -> None:
-    self.state, metrics = self.step_fn(self.state, self.batch)
+    self.state, metrics, _ = self.step_fn(self.state, self.batch)
     self.loss = float(metrics['loss'])  # blocks
     assert len(self.traces) == 1, 'the step recompiled'
 
@@ -190,6 +190,7 @@ def main() -> None:
   ap.add_argument('--seq', type=int, default=512, help='tokens per query and per document')
   ap.add_argument('--negatives', type=int, default=1, help='hard negatives per example')
   ap.add_argument('--remat', default='full', help="the model's remat policy ('none', 'full', …)")
+  ap.add_argument('--attention_impl', default='xla', help="config.model.attention_impl (ours)")
   ap.add_argument('--steps', type=int, default=8)
   ap.add_argument('--warmup', type=int, default=2)
   ap.add_argument('--peak_tflops', type=float, default=989.0, help='datasheet dense bf16 peak')
@@ -199,13 +200,14 @@ def main() -> None:
   args = ap.parse_args()
 
   cfg = dataclasses.replace(TransformerConfig(**PRESETS[args.model]), dtype='bfloat16',
-                            param_dtype='float32', remat=args.remat)
+                            param_dtype='float32', remat=args.remat,
+                            attention_impl=args.attention_impl)
   b, k, s = args.batch, args.negatives, args.seq
   step_flops = flops.train_step_flops(cfg, EMBED_DIM, [(b, s), (b * (1 + k), s)])
   batch = synthetic_batch(cfg, b, k, s)
   tokens = b * (2 + k) * s
   if not args.only:
-    print(f'{args.model} remat={args.remat}: batch {b} × (1 query + 1 positive + {k} negatives) '
+    print(f'{args.model} remat={args.remat} attention_impl={args.attention_impl}: batch {b} × (1 query + 1 positive + {k} negatives) '
         f'× {s} tokens = {tokens} tokens/step, {step_flops / 1e12:.1f} model TFLOP/step')
 
   if args.only:
