@@ -38,7 +38,7 @@ def _batches():
 
 def test_packed_embeddings_loss_and_gradients_equal_unpacked(model):
   batch, packed = _batches()
-  assert packed.tokens.shape[0] < B * (2 + K) // 2, 'rows barely packed: a weak test'
+  assert (packed.segment_ids.max(axis=1) > 1).sum() >= 4, 'rows barely packed: a weak test'
   texts = model.embed_packed(packed.tokens, packed.segment_ids, packed.positions,
                              packed.text_index, packed.num_texts)
   docs = jnp.concatenate([batch.pos_tokens[:, None], batch.neg_tokens], 1).reshape(-1, 16)
@@ -57,7 +57,7 @@ def test_packed_embeddings_loss_and_gradients_equal_unpacked(model):
           for a, b in zip(jax.tree.leaves(p_grads), jax.tree.leaves(grads))]
   print(f'packed vs unpacked: loss {float(p_loss):.6f} vs {float(loss):.6f}, worst grad leaf '
         f'rel err {max(errs):.1e} over {len(errs)} leaves')
-  assert max(errs) < 1e-4
+  assert max(errs) < 1e-5
   assert jax.tree.structure(p_grads) == jax.tree.structure(grads)
 
 
