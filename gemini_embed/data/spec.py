@@ -95,8 +95,6 @@ def check_data_config(config: ml_collections.ConfigDict) -> None:
     if d[field] >> (d.num_buckets - 1) < 4:
       raise ValueError(f'config.data.{field}={d[field]} with config.data.num_buckets='
                        f'{d.num_buckets}: the smallest bucket would be under 4 tokens')
-  if not isinstance(d.pack, bool):
-    raise ValueError(f'config.data.pack={d.pack!r}: must be True or False')
   if not isinstance(d.pack_row_counts, int) or d.pack_row_counts < 1:
     raise ValueError(f'config.data.pack_row_counts={d.pack_row_counts!r}: must be an integer '
                      '>= 1 (how many row counts packed batches may have)')
