@@ -14,6 +14,8 @@ tokens, documents ≤ 64, padded to the pipeline's buckets):
 
   * ours: `train_state.jitted_train_step` (the trainer's one step: loss_and_grads +
     optimiser update, donated state) on a 1-device mesh;
+  * ours, packed: the same step and examples with `config.data.pack` (data/packing.py:
+    the texts share rows of 64 tokens);
   * PyTorch: transformers' LlamaModel from the same GGUF under a full bidirectional
     4D padding mask, sentence-transformers Pooling('mean') + Dense, the loss
     `MatryoshkaLoss(MultipleNegativesRankingLoss(scale=1/τ), (768, 256, 128))`,
@@ -24,7 +26,9 @@ the first step's losses are printed side by side (ours masks duplicate texts, wh
 this batch does not have, so they should agree too). Timing: `--warmup` steps per
 system (compile) excluded, then `--rounds` × `--steps` steps per system, the systems
 taking turns each round; the table gives the median step. FLOP/s count the matmuls
-of gemini_embed/flops.py (model FLOPs, train = 3 × forward) on the padded shapes;
+of gemini_embed/flops.py (model FLOPs, train = 3 × forward) twice: on the shapes each
+system computes (padded; PyTorch pads as our unpacked step does) and on real tokens
+(each text alone, the same for every system: the trainer's model_flops_real_per_s);
 tokens/s count real (non-padding) tokens, as the trainer logs them. The matmul peak
 is the best of an n×n float32 matmul in jax, numpy and torch, timed in this run.
 """
@@ -46,8 +50,9 @@ from tokenizers import Tokenizer
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_reference as ref  # noqa: E402  (also puts the repository on sys.path)
 
-from gemini_embed import flops, optim, sharding, train_step  # noqa: E402
+from gemini_embed import optim, sharding, train_loop, train_step  # noqa: E402
 from gemini_embed import train_state as ts_lib  # noqa: E402
+from gemini_embed.data import packing  # noqa: E402
 from gemini_embed.data.batch import Batch  # noqa: E402
 from gemini_embed.data.prompts import format_document, format_query  # noqa: E402
 from gemini_embed.data.tokenization import encoders_from_config  # noqa: E402
@@ -72,7 +77,7 @@ def real_batch(config, family: str, batch_size: int) -> Batch:
 class OurStep:
   """The trainer's step on a 1-device mesh, state threaded through calls."""
 
-  def __init__(self, config, model, cfg, batch: Batch, mesh):
+  def __init__(self, config, model, cfg, batch, mesh):
     rules = config.sharding_rules
     tx = optim.make_optimizer(config.optim, config.total_steps)
     make_model = lambda: Embedder(cfg, config.embed_dim, nnx.Rngs(config.seed))
@@ -152,7 +157,14 @@ def main() -> None:
                                   ref.torch_embed(peer, batch.pos_tokens, batch.pos_valid),
                                   'documents')
 
+  d = config.data
+  layout = packing.row_layout(args.batch, 0, query_max_len=d.query_max_len,
+                              doc_max_len=d.doc_max_len, num_row_counts=d.pack_row_counts)
+  packed = packing.pack(batch, layout, first_example=0, global_batch=args.batch)
+  count = train_loop.train_flops(cfg, config.embed_dim)
+  step_flops = {'ours': count(batch), 'packed': count(packed), 'PyTorch': count(batch)}
   systems = {'ours (JAX, jitted_train_step)': OurStep(config, model, cfg, batch, mesh),
+             'ours, packed (config.data.pack)': OurStep(config, model, cfg, packed, mesh),
              'PyTorch (transformers + sentence-transformers)': TorchStep(config, peer, batch)}
   del model
   first_loss, times = {}, {name: [] for name in systems}
@@ -177,28 +189,34 @@ def main() -> None:
   peak = max(peaks.values())
 
   shapes = [batch.query_tokens.shape, batch.pos_tokens.shape]
-  flop = flops.train_step_flops(cfg, config.embed_dim, shapes)
   tokens = batch.num_tokens()
   padded = sum(int(np.prod(s)) for s in shapes)
+  real = step_flops['ours'].real
   print(f'\n{jax.devices()[0].platform}, {os.cpu_count()} cores, torch threads '
         f'{torch.get_num_threads()}; SmolLM2-135M first {cfg.num_layers} layers, batch '
         f'{args.batch}: queries {shapes[0]}, documents {shapes[1]}, {tokens} real of {padded} '
-        f'padded tokens, {flop / 1e9:.0f} GFLOP/step (matmuls, 3 × forward); embeddings agree '
-        f'to {rel:.1e} (max rel); median of {args.rounds * args.steps} steps after {args.warmup} '
-        f'warm-up; total run {time.perf_counter() - t_start:.0f} s')
+        f'padded tokens (packed: {packed.tokens.shape} = {packed.tokens.size} slots); '
+        f'{real / 1e9:.0f} GFLOP/step on real tokens, {step_flops["ours"].padded / 1e9:.0f} '
+        f'padded, {step_flops["packed"].padded / 1e9:.0f} packed (matmuls, 3 × forward); '
+        f'embeddings agree to {rel:.1e} (max rel); median of {args.rounds * args.steps} steps '
+        f'after {args.warmup} warm-up; total run {time.perf_counter() - t_start:.0f} s')
   print(f'matmul peak ({args.matmul_n}² float32): ' +
         ', '.join(f'{k} {v:.0f} GFLOP/s' for k, v in peaks.items()) + f' → peak {peak:.0f}')
-  print('\n| system | first loss | step (s) | min (s) | tokens/s | GFLOP/s | % of matmul peak |')
-  print('|---|---|---|---|---|---|---|')
+  print('\n| system | first loss | step (s) | min (s) | real tokens/s | GFLOP/s padded | '
+        'GFLOP/s real | % of matmul peak (padded / real) |')
+  print('|---|---|---|---|---|---|---|---|')
   med = {}
-  for name, ts in times.items():
+  for (name, ts), step in zip(times.items(), step_flops.values()):
     med[name] = statistics.median(ts)
-    gflops = flop / med[name] / 1e9
+    gflops, gflops_real = step.padded / med[name] / 1e9, step.real / med[name] / 1e9
     print(f'| {name} | {first_loss[name]:.4f} | {med[name]:.2f} | {min(ts):.2f} | '
-          f'{tokens / med[name]:.0f} | {gflops:.1f} | {100 * gflops / peak:.0f}% |')
-  (ours, theirs), (ours_min, theirs_min) = med.values(), [min(t) for t in times.values()]
+          f'{tokens / med[name]:.0f} | {gflops:.1f} | {gflops_real:.1f} | '
+          f'{100 * gflops / peak:.0f}% / {100 * gflops_real / peak:.0f}% |')
+  (ours, ours_packed, theirs) = med.values()
+  ours_min, packed_min, theirs_min = [min(t) for t in times.values()]
   print(f'\nours / PyTorch throughput (PyTorch step time / ours): {theirs / ours:.2f}× by '
-        f'median step, {theirs_min / ours_min:.2f}× by fastest step')
+        f'median step, {theirs_min / ours_min:.2f}× by fastest step; packed: '
+        f'{theirs / ours_packed:.2f}× / {theirs_min / packed_min:.2f}×')
 
 
 if __name__ == '__main__':

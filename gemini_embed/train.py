@@ -89,10 +89,9 @@ def _train(config, workdir: str) -> None:
       sharding.batch_sharding(mesh, rules, x.ndim), x), local)
 
   log = MetricsLog(workdir, config.total_steps)
-  throughput = train_loop.Throughput(nproc)
+  throughput = train_loop.Throughput(nproc, train_loop.train_flops(model_cfg, config.embed_dim))
   hooks = [train_loop.MetricsHook(
       config.log_every, log, data_iter, traces, throughput,
-      train_loop.train_flops(model_cfg, config.embed_dim),
       config.peak_flops_per_device * jax.device_count(), ckpt)]
   if config.eval.every and nproc > 1:
     logging.warning('config.eval.every: in-training evaluation runs in single-process runs '

@@ -26,7 +26,7 @@ from jax.experimental import multihost_utils
 
 from gemini_embed import checkpoint, flops
 from gemini_embed.data import pipeline
-from gemini_embed.data.batch import Batch
+from gemini_embed.data.batch import Batch, PackedBatch
 from gemini_embed.metrics_log import MetricsLog
 from gemini_embed.run_status import PREEMPTED_EXIT_CODE, RunFailed
 
@@ -63,29 +63,47 @@ class Preemption:
 
 
 class Throughput:
-  """Examples, tokens and steps since the last report, compilation and eval excluded."""
+  """Examples, tokens, model FLOPs and steps since the last report, compilation and eval
+  excluded. Metrics (`report`):
 
-  def __init__(self, process_count: int):
+    examples_per_s, tokens_per_s (real tokens), step_time
+    model_flops_per_s       model FLOP/s of the padded shapes the step computes
+    model_flops_real_per_s  model FLOP/s on real tokens (each text alone: flops.py)
+    mfu, mfu_real           the two over `peak` (only when a peak is configured)
+
+  Each process counts its own batch × the process count (shapes are equal on every
+  process; real tokens are this process's sample of the global batch).
+  """
+
+  def __init__(self, process_count: int,
+               count_flops: Callable[[Batch | PackedBatch], flops.StepFlops]):
     self.process_count = process_count
+    self.count_flops = count_flops
     self.reset()
 
   def reset(self) -> None:
     self.start, self.examples, self.tokens, self.steps = time.time(), 0, 0, 0
+    self.padded_flops, self.real_flops = 0.0, 0.0
 
-  def count(self, local: Batch) -> None:
+  def count(self, local: Batch | PackedBatch) -> None:
     self.examples += local.size * self.process_count
     self.tokens += local.num_tokens() * self.process_count
+    step = self.count_flops(local)
+    self.padded_flops += step.padded * self.process_count
+    self.real_flops += step.real * self.process_count
     self.steps += 1
 
-  def report(self, flop_per_step: float, peak: float) -> dict[str, float]:
+  def report(self, peak: float) -> dict[str, float]:
     """Rates since the last reset ({} when no step was timed); then resets."""
     out = {}
     if self.steps:
       dt = time.time() - self.start
       out = dict(examples_per_s=self.examples / dt, tokens_per_s=self.tokens / dt,
-                 step_time=dt / self.steps)
+                 step_time=dt / self.steps, model_flops_per_s=self.padded_flops / dt,
+                 model_flops_real_per_s=self.real_flops / dt)
       if peak:
-        out['mfu'] = flop_per_step * self.process_count * self.steps / dt / peak
+        out['mfu'] = out['model_flops_per_s'] / peak
+        out['mfu_real'] = out['model_flops_real_per_s'] / peak
     self.reset()
     return out
 
@@ -109,7 +127,6 @@ class MetricsHook:
   data_iter: Any
   traces: list
   throughput: Throughput
-  flop_per_step: Callable[[Batch], float]
   peak_flops: float
   checkpoints: checkpoint.Checkpointer
 
@@ -124,7 +141,7 @@ class MetricsHook:
           f'{self.checkpoints.directory}'))
     metrics.update({f'data/{k}': v for k, v in self.data_iter.bad_input_counts().items()})
     metrics.update({'compilations': len(self.traces), 'data/fingerprint': fingerprint(local)})
-    metrics.update(self.throughput.report(self.flop_per_step(local), self.peak_flops))
+    metrics.update(self.throughput.report(self.peak_flops))
     self.log.write(step, metrics)
     self.log.progress(step, metrics)
 
@@ -143,8 +160,18 @@ class EvalHook:
     self.throughput.start = time.time()  # keep evaluation out of the throughput numbers
 
 
-def train_flops(model_cfg, embed_dim: int) -> Callable[[Batch], float]:
-  return lambda local: flops.train_step_flops(model_cfg, embed_dim, pipeline.batch_shapes(local))
+def train_flops(model_cfg, embed_dim: int) -> Callable[[Batch | PackedBatch], flops.StepFlops]:
+  """Batch → its step's model FLOPs, padded and on real tokens (flops.py)."""
+
+  def count(local: Batch | PackedBatch) -> flops.StepFlops:
+    if isinstance(local, PackedBatch):
+      rows, length = local.tokens.shape
+      padded = flops.packed_train_step_flops(model_cfg, embed_dim, rows, length, local.num_texts)
+    else:
+      padded = flops.train_step_flops(model_cfg, embed_dim, pipeline.batch_shapes(local))
+    return flops.StepFlops(padded, flops.real_train_flops(model_cfg, embed_dim,
+                                                          local.text_lengths()))
+  return count
 
 
 def split_state(state: nnx.State) -> tuple[dict, dict]:

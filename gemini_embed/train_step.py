@@ -19,7 +19,7 @@ from flax import nnx
 from jaxtyping import Array, Bool, Float, Int
 
 from gemini_embed import grad_cache, optim
-from gemini_embed.data.batch import Batch
+from gemini_embed.data.batch import Batch, PackedBatch
 from gemini_embed.losses import mrl_loss
 
 
@@ -46,7 +46,8 @@ def doc_inputs(batch: Batch) -> tuple[Int[Array, 'N Ld'], Bool[Array, 'N Ld']]:
   return tokens.reshape(-1, tokens.shape[-1]), valid.reshape(-1, valid.shape[-1])
 
 
-def batch_loss(q_emb: Float[Array, 'B D'], d_emb: Float[Array, 'N D'], batch: Batch, *,
+def batch_loss(q_emb: Float[Array, 'B D'], d_emb: Float[Array, 'N D'],
+               batch: Batch | PackedBatch, *,
                mrl_dims: Sequence[int], loss_config, temperature, row_chunk: int = 0
                ) -> tuple[Float[Array, ''], dict[str, Array]]:
   """The MRL NCE loss of a batch; d_emb in the `doc_inputs` order (N = B·(1+K))."""
@@ -62,8 +63,8 @@ def batch_loss(q_emb: Float[Array, 'B D'], d_emb: Float[Array, 'N D'], batch: Ba
       row_chunk=row_chunk)
 
 
-def loss_and_grads(model: nnx.Module, batch: Batch, *, mrl_dims: Sequence[int], loss_config,
-                   grad_cache_chunk: int = 0
+def loss_and_grads(model: nnx.Module, batch: Batch | PackedBatch, *, mrl_dims: Sequence[int],
+                   loss_config, grad_cache_chunk: int = 0
                    ) -> tuple[Float[Array, ''], dict[str, Array], nnx.State]:
   """(loss, metrics, grads) of the MRL NCE loss on one global batch.
 
@@ -71,7 +72,11 @@ def loss_and_grads(model: nnx.Module, batch: Batch, *, mrl_dims: Sequence[int], 
     model: callable as model(tokens Int[N, L], valid Bool[N, L]) → F32[N, D]
       un-normalised embeddings (the `Embedder`), carrying `log_temperature`
       when the temperature is learned. Deterministic (GradCache replays it).
-    batch: a `Batch` of global arrays (B examples, K hard negatives each).
+      A `PackedBatch` needs `model.embed_packed` (the `Embedder`'s).
+    batch: a `Batch` of global arrays (B examples, K hard negatives each), or a
+      `PackedBatch` of the same examples, embedded in one call and split by text
+      number (queries 0..B-1, then the documents in the `doc_inputs` order); not
+      with gradient caching.
     mrl_dims: `config.mrl_dims`.
     loss_config: `config.loss` (temperature, learn_temperature, mask_duplicates,
       cross_negatives, hardness_alpha, mrl_weights).
@@ -86,14 +91,23 @@ def loss_and_grads(model: nnx.Module, batch: Batch, *, mrl_dims: Sequence[int], 
     structure), ready for `optimizer.update(model, grads)`.
   """
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-  inputs = {'q': (batch.query_tokens, batch.query_valid), 'd': doc_inputs(batch)}
-
-  def embed_fn(params, inputs):
-    m = nnx.merge(graphdef, params, rest)
-    return {name: m(tokens, valid) for name, (tokens, valid) in inputs.items()}
-
   b = batch.size
   caching = 0 < grad_cache_chunk < b
+  if isinstance(batch, PackedBatch):
+    if caching:
+      raise ValueError(f'grad_cache_chunk={grad_cache_chunk}: gradient caching needs one '
+                       'text per row; turn config.data.pack off')
+    inputs = (batch.tokens, batch.segment_ids, batch.positions, batch.text_index)
+
+    def embed_fn(params, inputs):
+      texts = nnx.merge(graphdef, params, rest).embed_packed(*inputs, batch.num_texts)
+      return {'q': texts[:b], 'd': texts[b:]}
+  else:
+    inputs = {'q': (batch.query_tokens, batch.query_valid), 'd': doc_inputs(batch)}
+
+    def embed_fn(params, inputs):
+      m = nnx.merge(graphdef, params, rest)
+      return {name: m(tokens, valid) for name, (tokens, valid) in inputs.items()}
 
   def loss_fn(params, emb):
     tau = temperature_of(nnx.merge(graphdef, params, rest), loss_config)

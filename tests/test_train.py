@@ -66,6 +66,19 @@ def test_one_compilation_per_shape_bucket(uninterrupted, data_root):
   assert [r['compilations'] for r in rows] == want
 
 
+def test_packed_run_trains_like_the_unpacked_one(tmp_path, data_root, uninterrupted):
+  """config.data.pack: the same examples per step, so the same losses as the unpacked run
+  (float32 tolerance); one compile per row count; FLOP/s logged padded and on real tokens."""
+  run_train(tmp_path, data_root, *STEPS, '--config.mesh.fsdp=2', '--config.mesh.tensor=2',
+            '--config.data.pack=true')
+  packed, plain = read_metrics(str(tmp_path)), read_metrics(uninterrupted)
+  np.testing.assert_allclose([r['loss'] for r in packed], [r['loss'] for r in plain], rtol=1e-4)
+  assert [r['data/fingerprint'] for r in packed] == [r['data/fingerprint'] for r in plain]
+  assert packed[-1]['compilations'] <= 8  # config.data.pack_row_counts
+  timed = [r for r in packed + plain if 'model_flops_per_s' in r]
+  assert timed and all(0 < r['model_flops_real_per_s'] <= r['model_flops_per_s'] for r in timed)
+
+
 @pytest.mark.slow
 def test_sigkill_then_rerun_equals_uninterrupted(tmp_path, data_root, uninterrupted):
   cmd = train_command(str(tmp_path), data_root, *STEPS, '--config.mesh.fsdp=2',

@@ -51,6 +51,10 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
     raise ConfigError(f'config.grad_cache_chunk={chunk}: must divide '
                       f'config.batch_size={config.batch_size}')
 
+  if config.data.pack and 0 < chunk < config.batch_size:
+    raise ConfigError(f'config.data.pack=True with config.grad_cache_chunk={chunk}: gradient '
+                      'caching chunks examples, packing mixes them in rows; turn one off')
+
   for i, rule in enumerate(config.sharding_rules):
     logical, mesh_axes = rule
     if logical not in _LOGICAL_AXES:

@@ -16,7 +16,8 @@ from typing import Sequence
 import numpy as np
 
 from gemini_embed.data import prompts
-from gemini_embed.data.batch import Batch
+from gemini_embed.data.batch import Batch, PackedBatch
+from gemini_embed.data.packing import RowLayout, pack
 from gemini_embed.data.sources import Example
 from gemini_embed.data.tokenization import BucketTokenizer
 
@@ -40,15 +41,18 @@ class DatasetPrompts:
 
 @dataclasses.dataclass
 class Collator:
-  """Builds the `Batch` of one process: rows `first_row ...` of global batch `step`."""
+  """Builds the `Batch` of one process: rows `first_row ...` of global batch `step`;
+  packed into `layout`'s rows (a `PackedBatch`) when a layout is given."""
   query_encoder: BucketTokenizer
   doc_encoder: BucketTokenizer
   num_negatives: int
   seed: int = 0
   task_dropout: float = 0.0
+  layout: RowLayout | None = None
+  global_batch: int = 0  # examples over all processes (packing numbers texts globally)
 
   def __call__(self, step: int, examples: Sequence[Example], dataset: DatasetPrompts,
-               first_row: int = 0) -> Batch:
+               first_row: int = 0) -> Batch | PackedBatch:
     rows = first_row + np.arange(len(examples))
     dropped = prompts.task_dropped(self.seed, step, rows, self.task_dropout)
     queries = [prompts.format_query(e.query, prompts.DROPPED_TASK if drop else dataset.task,
@@ -80,5 +84,8 @@ class Collator:
       for slot, (i, j) in enumerate(neg_slots):
         neg_tokens[i, j], neg_valid[i, j] = doc_tokens[n + slot], doc_valid[n + slot]
       batch.update(neg_tokens=neg_tokens, neg_valid=neg_valid, has_neg=has_neg)
-    return Batch(**batch)
+    if self.layout is None:
+      return Batch(**batch)
+    return pack(Batch(**batch), self.layout, first_example=first_row,
+                global_batch=self.global_batch)
 

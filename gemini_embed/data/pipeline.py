@@ -18,13 +18,19 @@ Token lengths: one process pads each batch to the smallest length bucket that
 holds it (tokenization.py). With P > 1 processes every process pads to the top
 bucket (`config.data.query_max_len`, `doc_max_len`), which all of them know from
 the config, so `jax.make_array_from_process_local_data` sees equal local shapes
-with one compilation and no per-step communication (packing will recover the padding).
+with one compilation and no per-step communication.
+
+Packing (`config.data.pack`, data/packing.py): each process packs its slice's texts into
+rows of max(query_max_len, doc_max_len) tokens; one process uses the smallest of a few
+row counts that holds the batch, several processes all use the largest (known from the
+config), so the same rule holds: equal local shapes, no per-step communication.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import zlib
 from typing import Any, Sequence
 
@@ -34,8 +40,9 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from gemini_embed.data import spec
-from gemini_embed.data.batch import Batch
+from gemini_embed import sharding
+from gemini_embed.data import packing, spec
+from gemini_embed.data.batch import Batch, PackedBatch
 from gemini_embed.data.collate import Collator, DatasetPrompts
 from gemini_embed.data.mixture import MixtureSchedule
 from gemini_embed.data.sources import Example, InputReport, load_examples
@@ -48,7 +55,7 @@ class TrainingIterator(grain.DatasetIterator):
     super().__init__(parent)
     self._report = report
 
-  def __next__(self) -> Batch:
+  def __next__(self) -> Batch | PackedBatch:
     return next(self._parent)
 
   def get_state(self) -> dict[str, Any]:
@@ -62,8 +69,11 @@ class TrainingIterator(grain.DatasetIterator):
     return {k.removeprefix('data/'): v for k, v in self._report.metrics().items()}
 
 
-def batch_shapes(batch: Batch) -> list[tuple[int, int]]:
-  """(sequences, padded length) of queries, positives and negatives (for FLOP counts)."""
+def batch_shapes(batch: Batch | PackedBatch) -> list[tuple[int, int]]:
+  """(sequences, padded length) of queries, positives and negatives (for FLOP counts);
+  (rows, row length) of a packed batch."""
+  if isinstance(batch, PackedBatch):
+    return [tuple(int(n) for n in batch.tokens.shape)]
   shapes = [batch.query_tokens.shape, batch.pos_tokens.shape]
   if batch.neg_tokens is not None:
     b, k, length = batch.neg_tokens.shape
@@ -99,7 +109,7 @@ class _ProcessBatch:
   prompts: list[DatasetPrompts]
   first_row: int
 
-  def __call__(self, step: int, tagged: tuple[int, list[Example]]) -> Batch:
+  def __call__(self, step: int, tagged: tuple[int, list[Example]]) -> Batch | PackedBatch:
     index, rows = tagged
     return self.collate(step, rows, self.prompts[index], self.first_row)
 
@@ -169,14 +179,24 @@ def training_data(config: ml_collections.ConfigDict, tokenizer, *, family: str |
   query_encoder, doc_encoder = encoders_from_config(d, family or config.model.family, tokenizer,
                                                     num_buckets=num_buckets)
   negatives = 0 if config.stage == 'prefinetune' else d.num_negatives
-  collate = Collator(query_encoder, doc_encoder, negatives, config.seed, d.task_dropout)
+  layout = None
+  if d.pack:
+    dp = sharding.config_data_parallel_size(config, jax.device_count())
+    layout = packing.row_layout(
+        local, negatives, query_max_len=d.query_max_len, doc_max_len=d.doc_max_len,
+        num_row_counts=d.pack_row_counts, row_multiple=dp // math.gcd(dp, process_count),
+        fixed=process_count > 1)
+    logging.info('data: packed rows of %d tokens, %s rows per process', layout.row_length,
+                 layout.row_counts)
+  collate = Collator(query_encoder, doc_encoder, negatives, config.seed, d.task_dropout,
+                     layout, config.batch_size)
   make_batch = _ProcessBatch(collate, prompts, process_index * local)
   batches = task_homogeneous_batches(streams, schedule).map_with_index(make_batch)
   dataset = batches.to_iter_dataset(grain.ReadOptions(
       num_threads=d.read_threads, prefetch_buffer_size=d.prefetch_batches))
   logging.info('data: %s, rates %s, %d rows per process', list(entries), rates / rates.sum(),
                local)
-  if process_count > 1:
+  if process_count > 1 and not d.pack:
     logging.info('data: %d processes: every batch is padded to the top bucket (queries %d, '
                  'documents %d tokens) so that local shapes agree without communication',
                  process_count, d.query_max_len, d.doc_max_len)

@@ -41,6 +41,8 @@ def data_config() -> ml_collections.ConfigDict:
   d.query_max_len = 128            # tokens, prompt and BOS/EOS included
   d.doc_max_len = 256
   d.num_buckets = 3                # pad to max_len / 2**k, k < num_buckets
+  d.pack = False                   # several texts per row (data/packing.py); same examples
+  d.pack_row_counts = 8            # packed: how many row counts (= compilations) at most
   d.bos_token = AUTO               # 'auto' | '' (none) | a token string, e.g. '<bos>'
   d.eos_token = AUTO
   d.num_negatives = 1              # hard negatives per example (0: pair batches)
@@ -93,6 +95,9 @@ def check_data_config(config: ml_collections.ConfigDict) -> None:
     if d[field] >> (d.num_buckets - 1) < 4:
       raise ValueError(f'config.data.{field}={d[field]} with config.data.num_buckets='
                        f'{d.num_buckets}: the smallest bucket would be under 4 tokens')
+  if not isinstance(d.pack_row_counts, int) or d.pack_row_counts < 1:
+    raise ValueError(f'config.data.pack_row_counts={d.pack_row_counts!r}: must be an integer '
+                     '>= 1 (how many row counts packed batches may have)')
   if d.num_negatives < 0:
     raise ValueError(f'config.data.num_negatives={d.num_negatives}: must be >= 0')
   if stage == 'prefinetune' and d.num_negatives:

@@ -1,7 +1,7 @@
 """The embedding model: E = f(P(M(T))).
 
     M: bidirectional transformer (models/transformer.py)
-    P: masked mean pooling over real tokens
+    P: masked mean pooling over real tokens (per text when texts are packed in rows)
     f: randomly initialised linear projection width → embed_dim (3072)
 
 Embeddings come out un-normalised; losses and `encode` normalise each MRL
@@ -10,10 +10,11 @@ prefix themselves (a prefix of a unit vector is not a unit vector).
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 from jax import Array
-from jaxtyping import Bool, Float
+from jaxtyping import Bool, Float, Int
 
 from gemini_embed.models import layers
 from gemini_embed.models.model_config import TransformerConfig
@@ -25,6 +26,21 @@ def mean_pool(hidden: Float[Array, 'B S D'], valid: Bool[Array, 'B S']) -> Float
   w = valid.astype(jnp.float32)[..., None]
   total = jnp.sum(hidden.astype(jnp.float32) * w, axis=1)
   return total / jnp.maximum(jnp.sum(w, axis=1), 1.0)
+
+
+def segment_mean_pool(hidden: Float[Array, 'R L D'], segment_ids: Int[Array, 'R L'],
+                      text_index: Int[Array, 'R L'], num_texts: int) -> Float[Array, 'T D']:
+  """Mean over each packed text's tokens, in float32: text t averages the tokens whose
+  `text_index` is t; padding (segment 0, text_index = num_texts) is dropped with a
+  `where`, so a NaN there (a kernel's row without a visible key) never reaches a mean.
+  A text without tokens (an absent negative) pools to 0."""
+  real = segment_ids > 0
+  h = jnp.where(real[..., None], hidden.astype(jnp.float32), 0.0)
+  index = jnp.where(real, text_index, num_texts).reshape(-1)
+  drop = jax.lax.GatherScatterMode.FILL_OR_DROP  # index num_texts: out of range, dropped
+  total = jax.ops.segment_sum(h.reshape(-1, h.shape[-1]), index, num_texts, mode=drop)
+  count = jax.ops.segment_sum(real.reshape(-1).astype(jnp.float32), index, num_texts, mode=drop)
+  return total / jnp.maximum(count, 1.0)[:, None]
 
 
 def l2_normalize(x: Float[Array, '*B D'], eps: float = 1e-12) -> Float[Array, '*B D']:
@@ -53,4 +69,14 @@ class Embedder(nnx.Module):
   def __call__(self, tokens: Array, valid: Array) -> Array:
     """tokens Int[B, S], valid Bool[B, S] → embeddings F32[B, embed_dim]."""
     pooled = mean_pool(self.backbone(tokens, valid), valid)
+    return pooled @ self.projection[...].astype(jnp.float32)
+
+  def embed_packed(self, tokens: Int[Array, 'R L'], segment_ids: Int[Array, 'R L'],
+                   positions: Int[Array, 'R L'], text_index: Int[Array, 'R L'],
+                   num_texts: int) -> Float[Array, 'T E']:
+    """Texts packed in rows (data/packing.py) → embeddings F32[num_texts, embed_dim], in
+    text-number order; equal to embedding each text alone (attention stays within its
+    segment, positions restart per text)."""
+    hidden = self.backbone(tokens, segment_ids, positions)
+    pooled = segment_mean_pool(hidden, segment_ids, text_index, num_texts)
     return pooled @ self.projection[...].astype(jnp.float32)
