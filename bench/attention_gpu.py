@@ -88,7 +88,8 @@ def main():
   cfg = TransformerConfig(family='gemma3', vocab_size=4096, num_layers=6, width=1152, num_heads=N,
                           num_kv_heads=K, head_dim=H, mlp_dim=6912, qk_norm=True,
                           sliding_window=128, layer_types=sliding_pattern(6, 6),
-                          query_pre_attn_scalar=256, dtype='bfloat16')
+                          query_pre_attn_scalar=256,
+                          precision='params=float32,compute=bfloat16,output=float32')
   tokens = jnp.asarray(rng.integers(1, 4096, (B, S)), jnp.int32)
   hidden = {}
   for impl in ('xla', 'auto'):

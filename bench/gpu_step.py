@@ -199,8 +199,9 @@ def main() -> None:
   ap.add_argument('--only', choices=('jax', 'torch'), help='(internal) run one system, print JSON')
   args = ap.parse_args()
 
-  cfg = dataclasses.replace(TransformerConfig(**PRESETS[args.model]), dtype='bfloat16',
-                            param_dtype='float32', remat=args.remat,
+  cfg = dataclasses.replace(TransformerConfig(**PRESETS[args.model]),
+                            precision='params=float32,compute=bfloat16,output=float32',
+                            remat=args.remat,
                             attention_impl=args.attention_impl)
   b, k, s = args.batch, args.negatives, args.seq
   step_flops = flops.train_step_flops(cfg, EMBED_DIM, [(b, s), (b * (1 + k), s)])

@@ -25,7 +25,8 @@ def get_config(arg=None):
   config = base_config('tiny-gemma3' if arg.tiny else arg.model)
   config.stage = arg.stage
   config.init_from = arg.init_from
-  config.model.dtype = 'bfloat16'   # compute; params and optimiser state stay float32
+  # bf16 compute; params and optimiser state stay float32
+  config.model.precision = 'params=float32,compute=bfloat16,output=float32'
   config.model.remat = 'full'
   fsdp = min(arg.fsdp or FSDP_BY_MODEL.get(arg.model, 16), arg.chips)
   config.mesh.data, config.mesh.fsdp, config.mesh.tensor = -1, fsdp, 1
@@ -53,6 +54,6 @@ def get_config(arg=None):
   if arg.tiny:
     tiny_mode(config)
     config.mesh.fsdp = 2
-    config.model.dtype = 'float32'
+    config.model.precision = 'params=float32,compute=float32,output=float32'
     config.grad_cache_chunk = 0
   return config

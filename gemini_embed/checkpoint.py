@@ -34,6 +34,7 @@ from flax import nnx
 from jax.experimental import multihost_utils
 
 from gemini_embed import sharding as sharding_lib
+from gemini_embed.models import precision
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
 from gemini_embed.run_status import RunFailed
@@ -271,7 +272,7 @@ def restore_embedder(workdir: str, step: int | None = None, mesh=None, rules=Non
   straight into their shardings on `mesh` under `rules`; without a mesh, onto one
   host CPU device (soups and tests read host arrays, whatever the accelerator).
   policies: TransformerConfig fields that change how the model computes, not its
-  parameters (attention_mode, attention_impl, dtype, param_dtype, remat).
+  parameters (attention_mode, attention_impl, precision, remat).
   """
   info = read_model_info(workdir)
   if policies:
@@ -318,6 +319,7 @@ def read_model_info(workdir: str) -> ModelInfo:
     raise FileNotFoundError(f'{path}: missing; {workdir} is not a gemini_embed workdir or soup')
   with open(path) as f:
     info: dict[str, Any] = json.load(f)
-  cfg = TransformerConfig.from_config(info['model'], prefix=f'{path}: model')
+  prefix = f'{path}: model'
+  cfg = TransformerConfig.from_config(precision.from_old_fields(info['model'], prefix), prefix)
   return ModelInfo(cfg, int(info['embed_dim']), tuple(info['mrl_dims']),
                    bool(info.get('learned_temperature', False)))

@@ -15,6 +15,8 @@ from gemini_embed.resume_model import resumed_model_info
 from tests.train_fixtures import (final_params, load_config, read_metrics, train_command,
                                   train_env, write_training_data)
 
+BF16 = 'params=float32,compute=bfloat16,output=float32'
+
 
 def _stored(config) -> checkpoint.ModelInfo:
   return checkpoint.ModelInfo(TransformerConfig.from_config(config.model), config.embed_dim,
@@ -47,11 +49,11 @@ def test_run_policies_and_mrl_dims_follow_the_config():
   stored = _stored(config)
   with config.unlocked():
     config.model.remat = 'full'
-    config.model.dtype = 'bfloat16'
+    config.model.precision = BF16
     config.model.attention_impl = 'auto'
     config.mrl_dims = (32, 96)
   info = resumed_model_info(config, stored, 'WD')
-  assert info.model == stored.model.replace(remat='full', dtype='bfloat16', attention_impl='auto')
+  assert info.model == stored.model.replace(remat='full', precision=BF16, attention_impl='auto')
   assert info.mrl_dims == (32, 96)
   assert (info.embed_dim, info.learned_temperature) == (stored.embed_dim, False)
 

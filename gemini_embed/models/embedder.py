@@ -62,21 +62,25 @@ class Embedder(nnx.Module):
                temperature: float | None = None):
     self.backbone = Transformer(cfg, rngs)
     self.projection = layers.param(rngs, layers.dense_init(cfg.width), (cfg.width, embed_dim),
-                                   ('embed', 'proj_out'), jnp.dtype(cfg.param_dtype))
+                                   ('embed', 'proj_out'), cfg.policy.param_dtype)
     if temperature is not None:
       self.log_temperature = nnx.Param(jnp.log(jnp.asarray(temperature, jnp.float32)))
 
   def __call__(self, tokens: Array, valid: Array) -> Array:
-    """tokens Int[B, S], valid Bool[B, S] → embeddings F32[B, embed_dim]."""
-    pooled = mean_pool(self.backbone(tokens, valid), valid)
-    return pooled @ self.projection[...].astype(jnp.float32)
+    """tokens Int[B, S], valid Bool[B, S] → embeddings [B, embed_dim] in the policy's
+    output dtype (float32 by default)."""
+    return self._project(mean_pool(self.backbone(tokens, valid), valid))
 
   def embed_packed(self, tokens: Int[Array, 'R L'], segment_ids: Int[Array, 'R L'],
                    positions: Int[Array, 'R L'], text_index: Int[Array, 'R L'],
                    num_texts: int) -> Float[Array, 'T E']:
-    """Texts packed in rows (data/packing.py) → embeddings F32[num_texts, embed_dim], in
+    """Texts packed in rows (data/packing.py) → embeddings [num_texts, embed_dim], in
     text-number order; equal to embedding each text alone (attention stays within its
     segment, positions restart per text)."""
     hidden = self.backbone(tokens, segment_ids, positions)
-    pooled = segment_mean_pool(hidden, segment_ids, text_index, num_texts)
-    return pooled @ self.projection[...].astype(jnp.float32)
+    return self._project(segment_mean_pool(hidden, segment_ids, text_index, num_texts))
+
+  def _project(self, pooled: Float[Array, 'T D']) -> Float[Array, 'T E']:
+    """The projection in float32, cast to the policy's output dtype."""
+    out = pooled @ self.projection[...].astype(jnp.float32)
+    return out.astype(self.backbone.cfg.policy.output_dtype)

@@ -61,7 +61,7 @@ def default_model_dir(name: str) -> str:
 def use_offline_model(config, name: str) -> None:
   """Points an experiment config at NAME's model directory (configs' `init=NAME`)."""
   spec = _spec(name)
-  policies = {f: config.model[f] for f in ('attention_mode', 'dtype', 'param_dtype', 'remat')}
+  policies = {f: config.model[f] for f in ('attention_mode', 'precision', 'remat')}
   config.model = model_config(spec.preset, **policies)
   config.init_from = default_model_dir(name)
 

@@ -216,7 +216,7 @@ def load_gguf_embedder(path: str, embed_dim: int, mesh, rules, *, seed: int = 0,
 
   cfg: the file's config, possibly adjusted (e.g. `with_layers`), default read from
   the metadata; temperature: the initial τ of a learned `log_temperature` (None: none);
-  overrides: fields to change (attention_mode, dtype, remat, …).
+  overrides: fields to change (attention_mode, precision, remat, …).
   """
   source = GGUFCheckpoint(gguf_file(path))
   cfg = cfg or source.config

@@ -57,7 +57,7 @@ def load_hf_embedder(directory: str, embed_dim: int, mesh, rules, *, seed: int =
                      **overrides: Any) -> tuple[Embedder, TransformerConfig]:
   """cfg: the checkpoint's config, possibly adjusted (e.g. `with_layers`), default read
   from config.json; temperature: the initial τ of a learned `log_temperature` (None: none);
-  overrides: fields to change (attention_mode, dtype, remat, …)."""
+  overrides: fields to change (attention_mode, precision, remat, …)."""
   cfg = cfg or hf_model_config(directory)
   cfg = cfg.replace(**overrides) if overrides else cfg
   source = HFCheckpoint(directory)

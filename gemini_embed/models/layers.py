@@ -35,7 +35,7 @@ class RMSNorm(nnx.Module):
     self.offset = cfg.norm_offset
     self.eps = cfg.norm_eps
     init = nnx.initializers.zeros if self.offset else nnx.initializers.ones
-    self.scale = param(rngs, init, (dim,), ('norm',), jnp.dtype(cfg.param_dtype))
+    self.scale = param(rngs, init, (dim,), ('norm',), cfg.policy.param_dtype)
 
   def __call__(self, x: Float[Array, '*B D']) -> Float[Array, '*B D']:
     x32 = x.astype(jnp.float32)
@@ -67,7 +67,7 @@ class Attention(nnx.Module):
   is attention.attend on the backend cfg.attention_impl names."""
 
   def __init__(self, cfg: TransformerConfig, rngs: nnx.Rngs):
-    pd = jnp.dtype(cfg.param_dtype)
+    pd = cfg.policy.param_dtype
     d, h, k, hd = cfg.width, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
     self.cfg = cfg
     self.q_proj = param(rngs, dense_init(d), (d, h, hd), ('embed', 'heads', 'head_dim'), pd)
@@ -109,7 +109,7 @@ class GatedMLP(nnx.Module):
   """down(act(gate(x)) * up(x)); GeGLU (tanh-GELU) for Gemma, SwiGLU otherwise."""
 
   def __init__(self, cfg: TransformerConfig, rngs: nnx.Rngs):
-    pd = jnp.dtype(cfg.param_dtype)
+    pd = cfg.policy.param_dtype
     d, f = cfg.width, cfg.mlp_dim
     self.activation = cfg.activation
     self.gate = param(rngs, dense_init(d), (d, f), ('embed', 'mlp'), pd)

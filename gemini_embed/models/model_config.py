@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
+from gemini_embed.models import precision as precision_lib
+
 FAMILIES = ('gemma3', 'llama', 'qwen2', 'qwen3')
 ATTENTION_MODES = ('bidirectional', 'causal')
 REMAT_POLICIES = ('none', 'full', 'dots_saveable', 'dots_with_no_batch_dims_saveable')
-DTYPES = ('float32', 'bfloat16', 'float16')
 ROPE_SCALINGS = ('none', 'linear')
 # models/attention.py: 'xla' everywhere; 'splash' (TPU Pallas), 'cudnn' (GPU, bf16/f16);
 # 'auto' = splash on TPU, cudnn on GPU for bf16/f16 compute, else xla.
@@ -48,8 +49,9 @@ class TransformerConfig:
   query_pre_attn_scalar: float = 0.0   # 0 = head_dim (scale 1/sqrt(head_dim))
   tie_embeddings: bool = True
   attention_mode: str = 'bidirectional'
-  param_dtype: str = 'float32'
-  dtype: str = 'float32'          # compute dtype; norms and softmax stay float32
+  # params / compute / output dtypes (models/precision.py); norms, softmax, pooling,
+  # similarities and the loss stay float32.
+  precision: str = precision_lib.DEFAULT
   remat: str = 'none'
   attention_impl: str = 'xla'     # the attention kernel (ATTENTION_IMPLS)
 
@@ -76,6 +78,11 @@ class TransformerConfig:
   def sandwich_norms(self) -> bool:
     """Gemma 3 also normalises the outputs of attention and MLP."""
     return self.is_gemma
+
+  @property
+  def policy(self) -> precision_lib.Precision:
+    """`precision` parsed (once per distinct string)."""
+    return precision_lib.parse_precision(self.precision)
 
   @property
   def attn_scale(self) -> float:
@@ -129,13 +136,12 @@ class TransformerConfig:
       bad('remat', f'choose one of {REMAT_POLICIES}')
     if self.attention_impl not in ATTENTION_IMPLS:
       bad('attention_impl', f'choose one of {ATTENTION_IMPLS}')
-    if self.attention_impl == 'cudnn' and self.dtype not in CUDNN_DTYPES:
+    policy = precision_lib.parse_precision(self.precision, f'{prefix}.precision')
+    if self.attention_impl == 'cudnn' and policy.compute_dtype.name not in CUDNN_DTYPES:
       bad('attention_impl', f'cuDNN attention computes in {CUDNN_DTYPES}, not '
-          f'{prefix}.dtype={self.dtype!r}; set dtype=bfloat16, or attention_impl=auto '
-          '(cudnn where it applies, else xla)')
-    for f in ('param_dtype', 'dtype'):
-      if getattr(self, f) not in DTYPES:
-        bad(f, f'choose one of {DTYPES}')
+          f'{prefix}.precision={self.precision!r}; set compute=bfloat16 '
+          f'(e.g. {precision_lib.EXAMPLE!r}), or attention_impl=auto (cudnn where it '
+          'applies, else xla)')
     if self.rope_scaling not in ROPE_SCALINGS:
       bad('rope_scaling', f'choose one of {ROPE_SCALINGS}')
     for f in ('vocab_size', 'num_layers', 'width', 'num_heads', 'num_kv_heads',

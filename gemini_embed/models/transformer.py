@@ -31,7 +31,7 @@ class Transformer(nnx.Module):
 
   def __init__(self, cfg: TransformerConfig, rngs: nnx.Rngs):
     self.cfg = cfg
-    pd = jnp.dtype(cfg.param_dtype)
+    pd = cfg.policy.param_dtype
     self.embedding = layers.param(rngs, nnx.initializers.normal(1.0), (cfg.vocab_size, cfg.width),
                                   ('vocab', 'embed'), pd)
     if not cfg.tie_embeddings:
@@ -60,7 +60,7 @@ class Transformer(nnx.Module):
     """
     cfg = self.cfg
     segment_ids = segment_ids.astype(jnp.int32)
-    dt = jnp.dtype(cfg.dtype)
+    dt = cfg.policy.compute_dtype
     x = jnp.take(self.embedding[...], tokens, axis=0).astype(dt)
     if cfg.embed_scale:
       x = x * jnp.asarray(cfg.width ** 0.5, dt)

@@ -92,9 +92,10 @@ def test_attention_impl_is_checked_naming_the_field():
   with pytest.raises(ValueError, match=r"config.model.attention_impl='flash': choose one of"):
     TransformerConfig(attention_impl='flash').validate()
   with pytest.raises(ValueError, match=r"config.model.attention_impl='cudnn': .*bfloat16.*"
-                     r"config.model.dtype='float32'"):
+                     r"config.model.precision='params=float32,compute=float32,output=float32'"):
     TransformerConfig(attention_impl='cudnn').validate()
-  TransformerConfig(attention_impl='cudnn', dtype='bfloat16').validate()
+  TransformerConfig(attention_impl='cudnn',
+                    precision='params=float32,compute=bfloat16,output=float32').validate()
 
 
 @pytest.mark.parametrize('preset', ['tiny', 'tiny-gemma3'])

@@ -106,11 +106,13 @@ def test_remat_changes_memory_not_values(batch, remat):
 
 def test_bfloat16_policy_keeps_float32_params(batch):
   tokens, valid = batch
-  cfg = TransformerConfig(**PRESETS['tiny'], dtype='bfloat16')
+  cfg = TransformerConfig(**PRESETS['tiny'],
+                          precision='params=float32,compute=bfloat16,output=float32')
   model = Embedder(cfg, 24, nnx.Rngs(0))
   assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
   e_bf16 = np.asarray(model(tokens, valid))
-  e_f32 = _embed(cfg.replace(dtype='float32'), tokens, valid)
+  e_f32 = _embed(cfg.replace(precision='params=float32,compute=float32,output=float32'), tokens,
+                 valid)
   cos = np.sum(e_bf16 * e_f32, -1) / np.linalg.norm(e_bf16, axis=-1) / np.linalg.norm(e_f32, axis=-1)
   assert np.all(cos > 0.99)
   assert not np.allclose(e_bf16, e_f32, atol=1e-6)  # bf16 compute really happened
