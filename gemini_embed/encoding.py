@@ -47,7 +47,11 @@ class TextEncoder:
     self.query_template, self.doc_template = query_template, doc_template
     self.progress = progress
     graphdef, state = nnx.split(model)
-    self._embed = jax.jit(lambda state, t, v: nnx.merge(graphdef, state)(t, v))
+
+    def embed(state, tokens, valid):
+      with sharding_lib.activation_sharding(mesh, rules):
+        return nnx.merge(graphdef, state)(tokens, valid)
+    self._embed = jax.jit(embed)
     self._state = state
 
   def prompts(self, texts: Sequence[str], kind: str, task: str) -> list[str]:

@@ -8,10 +8,17 @@ logical axis to zero or more mesh axes of the ('data', 'fsdp', 'tensor') mesh:
 
 A dimension whose size is not divisible by its mesh axes falls back to fewer
 axes (then to replication) — e.g. Gemma 3 270M's single KV head under tensor=2.
+
+Activations are pinned the same way (MaxText style): inside `activation_sharding`
+(the train step, the encoder), the transformer constrains its residual stream
+[batch, length, activation_embed] between layers, so GSPMD keeps it split over the
+batch axes instead of inferring a layout per layer. On one device it adds nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import math
 from typing import Any, Callable, Mapping, Sequence
@@ -34,7 +41,16 @@ DEFAULT_RULES: tuple[tuple[str, Any], ...] = (
     ('head_dim', None),
     ('norm', None),
     ('layers', None),
+    ('length', None),             # activations: the sequence (no sequence parallelism)
+    ('activation_embed', None),   # activations: the model width (whole on each device)
 )
+
+# The transformer's residual stream [B, S, D] (models/transformer.py).
+RESIDUAL = ('batch', 'length', 'activation_embed')
+
+# (mesh, rules) while an `activation_sharding` block traces; None elsewhere.
+_ACTIVATIONS: contextvars.ContextVar = contextvars.ContextVar('activation_sharding',
+                                                              default=None)
 
 
 def mesh_shape(sizes: Mapping[str, int], num_devices: int, field: str = 'config.mesh'
@@ -207,3 +223,27 @@ def describe(state, limit: int = 50) -> str:
     spec = getattr(getattr(value, 'sharding', None), 'spec', None)
     rows.append(f'{"/".join(map(str, path)):70s} {str(value.shape):22s} {spec}')
   return '\n'.join(rows)
+
+
+@contextlib.contextmanager
+def activation_sharding(mesh, rules):
+  """While a function traces inside this block, `constrain` pins its activations to
+  their logical axes on `mesh` under `rules`. A 1-device mesh sets nothing: there is
+  nothing to split, and the program stays exactly as without it."""
+  token = _ACTIVATIONS.set((mesh, as_rules(rules)) if mesh.size > 1 else None)
+  try:
+    yield
+  finally:
+    _ACTIVATIONS.reset(token)
+
+
+def constrain(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
+  """x constrained to the sharding its logical axis `names` get in the active
+  `activation_sharding` (with logical_to_spec's divisibility fallback); x unchanged
+  outside one."""
+  active = _ACTIVATIONS.get()
+  if active is None:
+    return x
+  mesh, rules = active
+  spec = logical_to_spec(names, x.shape, mesh, rules)
+  return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))

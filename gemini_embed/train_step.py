@@ -18,7 +18,7 @@ import optax
 from flax import nnx
 from jaxtyping import Array, Bool, Float, Int
 
-from gemini_embed import grad_cache, optim
+from gemini_embed import grad_cache, optim, sharding
 from gemini_embed.data.batch import Batch, PackedBatch
 from gemini_embed.losses import mrl_loss
 
@@ -129,7 +129,8 @@ def loss_and_grads(model: nnx.Module, batch: Batch | PackedBatch, *, mrl_dims: S
 
 def jitted_train_step(graphdef, shardings, config):
   """The one train step: jit with explicit state shardings, donated state; the batch
-  arrives as global arrays already sharded over the batch axes.
+  arrives as global arrays already sharded over the batch axes, and the residual
+  stream stays split over them (sharding.activation_sharding on the state's mesh).
 
   Returns (step, traces): `traces` grows by one entry (the batch shapes) each time
   the step is traced, i.e. once per compiled shape bucket. The step returns
@@ -139,13 +140,15 @@ def jitted_train_step(graphdef, shardings, config):
   """
   schedule = optim.learning_rate_schedule(config.optim, config.total_steps)
   traces = []
+  mesh = jax.tree.leaves(shardings)[0].mesh
 
   def train_step(state, batch):
     traces.append(jax.tree.map(jnp.shape, batch))
     ts = nnx.merge(graphdef, state)
-    loss, metrics, grads = loss_and_grads(
-        ts.model, batch, mrl_dims=tuple(config.mrl_dims), loss_config=config.loss,
-        grad_cache_chunk=config.grad_cache_chunk)
+    with sharding.activation_sharding(mesh, config.sharding_rules):
+      loss, metrics, grads = loss_and_grads(
+          ts.model, batch, mrl_dims=tuple(config.mrl_dims), loss_config=config.loss,
+          grad_cache_chunk=config.grad_cache_chunk)
     ts.optimizer.update(ts.model, grads)
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
                    lr=schedule(ts.optimizer.step[...] - 1))

@@ -2,7 +2,8 @@
 its train step lower for the target mesh (an AbstractMesh of 256 chips) on this CPU,
 and the per-chip parameter + optimiser bytes fit a v5e chip's 16 GiB. The shardings
 are read back from the lowered program itself (the `@main` arguments' sdy.sharding),
-not from the shardings we asked for. (Compiling for TPU, and so XLA's
+not from the shardings we asked for; so is the residual stream's activation sharding
+constraint. (Compiling for TPU, and so XLA's
 memory_analysis, needs a TPU; this checks what the CPU can.)"""
 
 import math
@@ -102,3 +103,10 @@ def test_pod_preset_lowers_on_its_target_mesh(model, stage):
   assert lowered_per_chip == per_chip
   for (_, axes, _), x in zip(args[len(state_leaves):], batch_leaves):
     assert axes[0] == ['data', 'fsdp'] and not any(axes[1:]), f'batch input {x.shape}: {axes}'
+
+  # The residual stream [N, L, width] (bf16 compute) is pinned to the batch axes
+  # (sharding.activation_sharding), forward and backward, in every layer scan.
+  residual = re.findall(r'sdy\.sharding_constraint [^<]*<@mesh, \[(.*?)\]> : '
+                        rf'tensor<\d+x\d+x{cfg.width}xbf16>', lowered.as_text())
+  assert residual, 'no sharding constraint on the residual stream'
+  assert set(residual) == {'{"data", "fsdp"}, {}, {}'}, set(residual)

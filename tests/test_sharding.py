@@ -2,6 +2,7 @@
 1-device embeddings, and every parameter is really split the way the rules say."""
 
 import logging
+import re
 
 import jax
 import numpy as np
@@ -10,10 +11,13 @@ from flax import nnx
 from flax.traverse_util import flatten_dict
 from jax.sharding import PartitionSpec as P
 
-from gemini_embed import sharding
+from gemini_embed import optim, sharding
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
 from gemini_embed.models.presets import PRESETS
+from gemini_embed.train_state import abstract_train_state
+from gemini_embed.train_step import jitted_train_step
+from tests.loss_fixtures import random_batch, tiny_config
 
 CFG = TransformerConfig(**PRESETS['tiny-gemma3'])  # 1 KV head: exercises the fallback
 MESH_8 = dict(data=2, fsdp=2, tensor=2)
@@ -121,3 +125,26 @@ def test_mesh_shape_resolves_minus_one_and_rejects_bad_sizes():
     sharding.mesh_shape({'data': 3}, 8)
   with pytest.raises(ValueError, match='unknown mesh axes'):
     sharding.mesh_shape({'model': 2}, 8)
+
+
+def _residual_constraints(mesh) -> list[str]:
+  """The sharding constraints on the residual stream [N, L, width] in the lowered train
+  step of the tiny prefinetune config on `mesh` (one per length bucket and side)."""
+  config = tiny_config()
+  model = TransformerConfig.from_config(config.model)
+  tx = optim.make_optimizer(config.optim, config.total_steps)
+  graphdef, abstract, shardings = abstract_train_state(
+      lambda: Embedder(model, config.embed_dim, nnx.Rngs(0)), tx, mesh, config.sharding_rules)
+  step, _ = jitted_train_step(graphdef, shardings, config)
+  state = jax.tree.map(lambda v, s: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=s),
+                       abstract, shardings)
+  text = step.trace(state, random_batch(0, 8, model.vocab_size)).lower().as_text()
+  return re.findall(rf'sdy\.sharding_constraint .*: tensor<\d+x\d+x{model.width}xf32>', text)
+
+
+def test_the_residual_stream_is_constrained_to_the_batch_axes_on_a_mesh():
+  found = _residual_constraints(sharding.make_mesh({'data': 4, 'fsdp': 2}))
+  assert found, 'no sharding constraint on the residual stream'
+  assert all('[{"data", "fsdp"}, {}, {}]' in c for c in found), found
+  # One device: nothing to split, nothing added (the program is as before).
+  assert not _residual_constraints(sharding.make_mesh({'data': 1}, jax.devices()[:1]))

@@ -11,7 +11,7 @@ from gemini_embed.data.spec import check_data_config
 from gemini_embed.models.model_config import TransformerConfig
 
 _LOGICAL_AXES = {'batch', 'vocab', 'embed', 'mlp', 'heads', 'kv_heads', 'proj_out', 'head_dim',
-                 'norm', 'layers'}
+                 'norm', 'layers', 'length', 'activation_embed'}
 
 
 class ConfigError(ValueError):

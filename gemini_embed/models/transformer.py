@@ -5,6 +5,8 @@
 Per-layer differences (Gemma 3's local/global layers: window and RoPE base)
 enter the scan as a boolean `is_sliding[L]`, so all layers share one trace (the
 attention backend turns it into a mask or a kernel choice: models/attention.py).
+Under `sharding.activation_sharding` (a mesh of several devices) the residual stream
+is constrained to its logical axes (sharding.RESIDUAL) into and out of every layer.
 `attention_mode` switches between bidirectional (the embedder) and causal
 (parity checks, LLM scoring).
 """
@@ -17,6 +19,7 @@ from flax import nnx
 from jax import Array
 from jaxtyping import Bool, Float, Int
 
+from gemini_embed import sharding
 from gemini_embed.models import layers
 from gemini_embed.models.model_config import TransformerConfig
 
@@ -64,6 +67,7 @@ class Transformer(nnx.Module):
     x = jnp.take(self.embedding[...], tokens, axis=0).astype(dt)
     if cfg.embed_scale:
       x = x * jnp.asarray(cfg.width ** 0.5, dt)
+    x = sharding.constrain(x, sharding.RESIDUAL)  # under activation_sharding only
 
     if positions is None:
       positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
@@ -74,7 +78,7 @@ class Transformer(nnx.Module):
     def layer(x, block, is_sliding):
       sin = jnp.where(is_sliding, rope_local[0], rope_global[0])
       cos = jnp.where(is_sliding, rope_local[1], rope_global[1])
-      return block(x, segment_ids, is_sliding, sin, cos)
+      return sharding.constrain(block(x, segment_ids, is_sliding, sin, cos), sharding.RESIDUAL)
 
     if cfg.remat != 'none':
       layer = nnx.remat(layer, policy=_REMAT_POLICIES[cfg.remat])
