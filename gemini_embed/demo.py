@@ -8,7 +8,8 @@ Every stage is one of the project's own commands (printed before it runs), so a
 researcher can rerun or vary any of them. Rerunning the demo resumes: finished
 stages are skipped, an interrupted training run continues from its checkpoint.
 Outputs (design.md): WORKDIR/{init,prefinetune,finetune-a,finetune-b,soup}/,
-WORKDIR/results.{md,json}, WORKDIR/plots/{score_vs_dim,loss_curves}.png.
+WORKDIR/results.{md,json}, WORKDIR/plots/{score_vs_dim,loss_curves}.png; WORKDIR/evaluated.json
+(the checkpoints and peers results.json scored: a rerun re-scores only when they change).
 """
 
 from __future__ import annotations
@@ -46,6 +47,17 @@ def done(workdir: str) -> bool:
   return os.path.exists(os.path.join(workdir, 'checkpoints')) and any(
       os.path.exists(os.path.join(workdir, 'checkpoints', s, 'commit_success.txt'))
       for s in os.listdir(os.path.join(workdir, 'checkpoints')))
+
+
+def latest_step(workdir: str) -> int:
+  return max(int(s) for s in os.listdir(os.path.join(workdir, 'checkpoints')) if s.isdigit())
+
+
+def _read_json(path: str):
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
 
 
 def train(workdir: str, arg: str) -> list[str]:
@@ -89,10 +101,18 @@ def main(argv):
           module('soup', f'--inputs={path["finetune-a"]},{path["finetune-b"]}',
                  f'--output={path["soup"]}'))
   results = os.path.join(out, 'results.json')
-  stage('evaluate on the dev suite, beside the peers',
-        module('evaluate', '--workdir=' + ','.join(f'{r}={path[r]}' for r in RUNS),
-               f'--suite={os.path.join(corpora, "dev")}', f'--output={results}',
-               '--peers=' + (','.join(_PEERS.value) or 'none')))
+  # results.json is current when it scored these checkpoints beside these peers.
+  evaluated = dict(steps={r: latest_step(path[r]) for r in RUNS}, peers=sorted(_PEERS.value))
+  evaluated_file = os.path.join(out, 'evaluated.json')
+  if os.path.exists(results) and _read_json(evaluated_file) == evaluated:
+    print(f'\n=== evaluate: {results} already scores these checkpoints and peers', flush=True)
+  else:
+    stage('evaluate on the dev suite, beside the peers',
+          module('evaluate', '--workdir=' + ','.join(f'{r}={path[r]}' for r in RUNS),
+                 f'--suite={os.path.join(corpora, "dev")}', f'--output={results}',
+                 '--peers=' + (','.join(_PEERS.value) or 'none')))
+    with open(evaluated_file, 'w') as f:
+      json.dump(evaluated, f)
   plot_loss_curves({r: path[r] for r in RUNS[1:4]}, os.path.join(out, 'plots', 'loss_curves.png'))
   print(summary(results))
   print(f'\ndemo finished in {(time.time() - t0) / 60:.1f} min; outputs in {out}/')

@@ -31,9 +31,11 @@ def test_demo_quick_writes_the_documented_layout(tmp_path):
   assert set(SYSTEMS) | {'BM25', 'all-MiniLM-L6-v2'} <= models
   assert 'Mean(Task)' in out.stdout and 'demo finished' in out.stdout
 
-  # Rerunning resumes: nothing is retrained, the table is rebuilt.
+  # Rerunning resumes: nothing is retrained or re-scored, the table is printed again.
   again = subprocess.run([sys.executable, '-m', 'gemini_embed.demo', '--quick',
-                          f'--workdir={workdir}', '--peers=bm25'],
+                          f'--workdir={workdir}', '--peers=bm25,minilm'],
                          env=train_env(1), capture_output=True, text=True, timeout=1200, cwd=ROOT)
   assert again.returncode == 0, again.stderr[-4000:]
   assert 'step compiled' not in again.stderr
+  assert 'already scores these checkpoints and peers' in again.stdout
+  assert 'Mean(Task)' in again.stdout
