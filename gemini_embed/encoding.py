@@ -5,7 +5,11 @@ as it was in training) and the trainer's periodic evaluation. Queries get
 the task prompt (`task: {task} | query: {text}`), documents the document
 template; texts are sorted by token length and cut into fixed-size batches
 padded to the data pipeline's length buckets, so the embed step compiles once
-per bucket. Output rows are in input order.
+per bucket. With `config.data.pack` (the run's, or `pack=`), texts are instead
+packed into rows of max_len tokens (best-fit decreasing, data/packing.py; attention
+stays within a text, so each embedding is that of the text alone) and each call
+holds `batch_size` rows: far fewer padding tokens, at most four row counts and a few
+text counts per side to compile. Output rows are in input order.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from tqdm import tqdm
 
 from gemini_embed import checkpoint
 from gemini_embed import sharding as sharding_lib
+from gemini_embed.data import packing
 from gemini_embed.data.prompts import format_document, format_query
 from gemini_embed.data.spec import DOC_TEMPLATE, QUERY_TEMPLATE
 from gemini_embed.data.tokenization import encoders_from_config
@@ -39,19 +44,27 @@ class TextEncoder:
 
   def __init__(self, model, tokenizer, family: str, data_config, mesh, rules, *,
                batch_size: int = 64, query_template: str = QUERY_TEMPLATE,
-               doc_template: str = DOC_TEMPLATE, progress: bool = False):
+               doc_template: str = DOC_TEMPLATE, progress: bool = False,
+               pack: bool | None = None):
     self.query_side, self.doc_side = encoders_from_config(data_config, family, tokenizer)
     shards = sharding_lib.data_parallel_size(mesh, rules)
     self.batch_size = -(-batch_size // shards) * shards  # a multiple of the data-parallel size
     self.sharding = sharding_lib.batch_sharding(mesh, rules, 2)
     self.query_template, self.doc_template = query_template, doc_template
     self.progress = progress
+    self.pack = bool(data_config.get('pack', False)) if pack is None else pack
+    self._shards = shards
     graphdef, state = nnx.split(model)
 
     def embed(state, tokens, valid):
       with sharding_lib.activation_sharding(mesh, rules):
         return nnx.merge(graphdef, state)(tokens, valid)
+
+    def embed_packed(state, arrays, num_texts):
+      with sharding_lib.activation_sharding(mesh, rules):
+        return nnx.merge(graphdef, state).embed_packed(**arrays, num_texts=num_texts)
     self._embed = jax.jit(embed)
+    self._embed_packed = jax.jit(embed_packed, static_argnames='num_texts')
     self._state = state
 
   def prompts(self, texts: Sequence[str], kind: str, task: str) -> list[str]:
@@ -64,6 +77,8 @@ class TextEncoder:
   def __call__(self, texts: Sequence[str], kind: str, task: str) -> np.ndarray:
     side = self.query_side if kind == 'query' else self.doc_side
     ids = side.token_lists(self.prompts(texts, kind, task))
+    if self.pack:
+      return self._encode_packed(ids, side.max_len, kind)
     order = np.argsort([len(t) for t in ids], kind='stable')
     out = None
     starts = range(0, len(ids), self.batch_size)
@@ -77,6 +92,35 @@ class TextEncoder:
       if out is None:
         out = np.zeros((len(ids), emb.shape[1]), np.float32)
       out[rows] = emb
+    return out if out is not None else np.zeros((0, 0), np.float32)
+
+  def _row_counts(self, num_rows: int) -> list[int]:
+    """Rows per call: `batch_size` while that many remain, then the smallest of
+    batch_size/8, /4, /2, /1 (multiples of the data-parallel size) that holds the rest."""
+    full, rest = divmod(num_rows, self.batch_size)
+    counts = [self.batch_size] * full
+    if rest:
+      allowed = sorted({-(-self.batch_size // (2 ** k) // self._shards) * self._shards
+                        for k in range(4)})
+      counts.append(next(c for c in allowed if c >= rest))
+    return counts
+
+  def _encode_packed(self, ids: list[list[int]], row_length: int, kind: str) -> np.ndarray:
+    rows = packing.best_fit_rows([len(t) for t in ids], row_length)
+    out, start = None, 0
+    for num_rows in tqdm(self._row_counts(len(rows)), desc=f'encode {len(ids)} {kind} texts',
+                         disable=None if self.progress else True, leave=False):
+      call = rows[start:start + num_rows]
+      start += num_rows
+      texts = [i for row in call for i in row]
+      num_texts = max(64, 1 << (len(texts) - 1).bit_length())  # few static sizes
+      arrays = packing.fill_rows(ids, call, {i: k for k, i in enumerate(texts)},
+                                 (num_rows, row_length), num_texts)
+      arrays = jax.device_put(arrays, self.sharding)
+      emb = np.asarray(jax.device_get(self._embed_packed(self._state, arrays, num_texts)))
+      if out is None:
+        out = np.zeros((len(ids), emb.shape[1]), np.float32)
+      out[texts] = emb[:len(texts)]
     return out if out is not None else np.zeros((0, 0), np.float32)
 
 

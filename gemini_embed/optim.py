@@ -12,7 +12,7 @@ Groups are regular expressions over parameter paths such as
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import ml_collections
@@ -80,6 +80,18 @@ def group_labels(params, cfg) -> Any:
         return f'mult{i}'
     return 'default'
   return jax.tree_util.tree_map_with_path(label, params)
+
+
+def stop_frozen_gradients(params, frozen: Sequence[str]) -> Any:
+  """`params` with the leaves whose path matches a `frozen` regex behind
+  `lax.stop_gradient`: their gradients are exact zeros XLA never computes (the frozen
+  token table's scatter-add), and they count neither in clipping nor in grad_norm —
+  what PyTorch's clip_grad_norm_ over the trainable parameters does."""
+  if not frozen:
+    return params
+  return jax.tree_util.tree_map_with_path(
+      lambda path, x: (jax.lax.stop_gradient(x)
+                       if any(re.search(p, path_name(path)) for p in frozen) else x), params)
 
 
 def decay_mask(params, cfg) -> Any:

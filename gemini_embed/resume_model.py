@@ -4,7 +4,7 @@ A workdir's checkpoints hold the parameter tree its model.json describes. A resu
 whose config describes another tree (a backbone field, embed_dim, a learned τ) is
 refused before anything is written, naming each field with both values. What changes
 only how the model computes (POLICY_FIELDS: attention_mode, attention_impl, precision,
-remat; orbax casts the saved params to a new params dtype) or which prefixes
+remat, scan_unroll; orbax casts the saved params to a new params dtype) or which prefixes
 the loss trains (mrl_dims) follows the config: logged, then recorded in model.json.
 
 The backbone a config describes is `config.model`, or for an `init_from` run what its

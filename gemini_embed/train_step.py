@@ -64,7 +64,7 @@ def batch_loss(q_emb: Float[Array, 'B D'], d_emb: Float[Array, 'N D'],
 
 
 def loss_and_grads(model: nnx.Module, batch: Batch | PackedBatch, *, mrl_dims: Sequence[int],
-                   loss_config, grad_cache_chunk: int = 0
+                   loss_config, grad_cache_chunk: int = 0, frozen: Sequence[str] = ()
                    ) -> tuple[Float[Array, ''], dict[str, Array], nnx.State]:
   """(loss, metrics, grads) of the MRL NCE loss on one global batch.
 
@@ -84,6 +84,8 @@ def loss_and_grads(model: nnx.Module, batch: Batch | PackedBatch, *, mrl_dims: S
       the plain full-batch backward. B must be a multiple of it. With caching
       the loss also runs over query rows in chunks of this size (nce_loss's
       row_chunk), so no [B, B] logits are kept either.
+    frozen: `config.optim.frozen`: regexes of parameter paths held behind
+      stop_gradient (their grads are zeros, never computed).
 
   Returns:
     loss F32[], metrics (losses.mrl_loss's plus 'temperature'), and grads: an
@@ -100,13 +102,14 @@ def loss_and_grads(model: nnx.Module, batch: Batch | PackedBatch, *, mrl_dims: S
     inputs = (batch.tokens, batch.segment_ids, batch.positions, batch.text_index)
 
     def embed_fn(params, inputs):
+      params = optim.stop_frozen_gradients(params, frozen)
       texts = nnx.merge(graphdef, params, rest).embed_packed(*inputs, batch.num_texts)
       return {'q': texts[:b], 'd': texts[b:]}
   else:
     inputs = {'q': (batch.query_tokens, batch.query_valid), 'd': doc_inputs(batch)}
 
     def embed_fn(params, inputs):
-      m = nnx.merge(graphdef, params, rest)
+      m = nnx.merge(graphdef, optim.stop_frozen_gradients(params, frozen), rest)
       return {name: m(tokens, valid) for name, (tokens, valid) in inputs.items()}
 
   def loss_fn(params, emb):
@@ -148,7 +151,7 @@ def jitted_train_step(graphdef, shardings, config):
     with sharding.activation_sharding(mesh, config.sharding_rules):
       loss, metrics, grads = loss_and_grads(
           ts.model, batch, mrl_dims=tuple(config.mrl_dims), loss_config=config.loss,
-          grad_cache_chunk=config.grad_cache_chunk)
+          grad_cache_chunk=config.grad_cache_chunk, frozen=tuple(config.optim.frozen))
     ts.optimizer.update(ts.model, grads)
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
                    lr=schedule(ts.optimizer.step[...] - 1))

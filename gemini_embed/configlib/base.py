@@ -42,7 +42,7 @@ def base_config(model: str = 'tiny') -> ml_collections.ConfigDict:
   # Input pipeline (gemini_embed/data/spec.py); configs add `c.data.datasets` entries.
   c.data = data_config()
   # Backbone from a checkpoint: its architecture, this run's policies (config.model's
-  # attention_mode, attention_impl, precision, remat), optionally only its first
+  # attention_mode, attention_impl, precision, remat, scan_unroll), optionally only its first
   # N layers.
   c.truncate_layers = 0
   c.tokenizer = ''  # tokenizer.json; '' = the init_from directory's, else a byte-level one

@@ -31,7 +31,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -77,6 +77,25 @@ def best_fit_rows(lengths: Sequence[int], row_length: int) -> list[list[int]]:
       rows[r].append(i)
       bisect.insort(room, (free - lengths[i], r))
   return rows
+
+
+def fill_rows(tokens: Sequence[Sequence[int]], rows: Sequence[Sequence[int]],
+              numbers: Sequence[int] | Mapping[int, int], shape: tuple[int, int], none: int) -> dict[str, np.ndarray]:
+  """Arrays of `shape` (R, L) holding text `i` (tokens[i], numbered numbers[i]) in the
+  row that `rows` puts it in: tokens, segment_ids (1, 2, … per row; 0 = padding),
+  positions (from 0 per text) and text_index (its number; `none` for padding)."""
+  out = dict(tokens=np.zeros(shape, np.int32), segment_ids=np.zeros(shape, np.int32),
+             positions=np.zeros(shape, np.int32), text_index=np.full(shape, none, np.int32))
+  for r, texts in enumerate(rows):
+    start = 0
+    for segment, i in enumerate(texts, 1):
+      span = slice(start, start + len(tokens[i]))
+      out['tokens'][r, span] = tokens[i]
+      out['segment_ids'][r, span] = segment
+      out['positions'][r, span] = np.arange(len(tokens[i]))
+      out['text_index'][r, span] = numbers[i]
+      start += len(tokens[i])
+  return out
 
 
 def _fallback_rows(is_query: Sequence[bool], layout: RowLayout) -> list[list[int]]:
@@ -127,16 +146,5 @@ def pack(batch: Batch, layout: RowLayout, *, first_example: int, global_batch: i
     rows = _fallback_rows(is_query, layout)
   num_rows = next(r for r in layout.row_counts if r >= len(rows))
   none = global_batch * (2 + batch.num_negatives)
-  shape = (num_rows, layout.row_length)
-  out = dict(tokens=np.zeros(shape, np.int32), segment_ids=np.zeros(shape, np.int32),
-             positions=np.zeros(shape, np.int32), text_index=np.full(shape, none, np.int32))
-  for r, texts in enumerate(rows):
-    start = 0
-    for segment, i in enumerate(texts, 1):
-      span = slice(start, start + lengths[i])
-      out['tokens'][r, span] = tokens[i]
-      out['segment_ids'][r, span] = segment
-      out['positions'][r, span] = np.arange(lengths[i])
-      out['text_index'][r, span] = numbers[i]
-      start += lengths[i]
+  out = fill_rows(tokens, rows, numbers, (num_rows, layout.row_length), none)
   return PackedBatch(**out, query_id=batch.query_id, pos_id=batch.pos_id, has_neg=batch.has_neg)

@@ -53,6 +53,10 @@ class TransformerConfig:
   # similarities and the loss stay float32.
   precision: str = precision_lib.DEFAULT
   remat: str = 'none'
+  # Layers per iteration of the scan over layers: 1 = a loop (one layer compiled; the
+  # TPU/GPU default), num_layers (or more) = fully unrolled, which lets XLA's CPU
+  # backend fuse and overlap work across layers (demo model: ~13% faster step).
+  scan_unroll: int = 1
   attention_impl: str = 'xla'     # the attention kernel (ATTENTION_IMPLS)
 
   # ---- family conventions, derived, not configured ------------------------
@@ -134,6 +138,8 @@ class TransformerConfig:
       bad('attention_mode', f'choose one of {ATTENTION_MODES}')
     if self.remat not in REMAT_POLICIES:
       bad('remat', f'choose one of {REMAT_POLICIES}')
+    if not isinstance(self.scan_unroll, int) or self.scan_unroll < 1:
+      bad('scan_unroll', 'layers per scan iteration: an integer ≥ 1 (num_layers = unrolled)')
     if self.attention_impl not in ATTENTION_IMPLS:
       bad('attention_impl', f'choose one of {ATTENTION_IMPLS}')
     policy = precision_lib.parse_precision(self.precision, f'{prefix}.precision')

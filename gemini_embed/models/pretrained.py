@@ -29,7 +29,7 @@ from gemini_embed.models.model_config import TransformerConfig
 
 # TransformerConfig fields a run sets for itself whatever its source: how the model
 # computes, not what its parameters are.
-POLICY_FIELDS = ('attention_mode', 'attention_impl', 'precision', 'remat')
+POLICY_FIELDS = ('attention_mode', 'attention_impl', 'precision', 'remat', 'scan_unroll')
 
 
 def classify_source(path: str) -> str:
@@ -65,7 +65,7 @@ def truncated(cfg: TransformerConfig, keep: int) -> TransformerConfig:
 
 def adapt_backbone(cfg: TransformerConfig, config) -> TransformerConfig:
   """An LLM checkpoint's architecture under this run's policies (attention mode and
-  kernel, precision, remat) and optional `config.truncate_layers` (keep the first N layers;
+  kernel, precision, remat, scan unroll) and optional `config.truncate_layers` (keep the first N layers;
   0 = all)."""
   return truncated(cfg.replace(**run_policies(config)),
                    int(config.get('truncate_layers', 0) or 0))

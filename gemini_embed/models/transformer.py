@@ -84,6 +84,7 @@ class Transformer(nnx.Module):
       layer = nnx.remat(layer, policy=_REMAT_POLICIES[cfg.remat])
 
     @nnx.scan(in_axes=(nnx.Carry, 0, 0), out_axes=nnx.Carry,
+              unroll=min(cfg.scan_unroll, cfg.num_layers),
               transform_metadata={nnx.PARTITION_NAME: 'layers'})
     def run(x, block, is_sliding):
       return layer(x, block, is_sliding)
