@@ -9,7 +9,8 @@ researcher can rerun or vary any of them. Rerunning the demo resumes: finished
 stages are skipped, an interrupted training run continues from its checkpoint.
 Outputs (design.md): WORKDIR/{init,prefinetune,finetune-a,finetune-b,soup}/,
 WORKDIR/results.{md,json}, WORKDIR/plots/{score_vs_dim,loss_curves}.png; WORKDIR/evaluated.json
-(the checkpoints and peers results.json scored: a rerun re-scores only when they change).
+(the checkpoints and peers results.json scored: a rerun re-scores only when they change);
+WORKDIR/jax_cache/ (JAX's persistent compilation cache, shared by the stages).
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ _PEERS = flags.DEFINE_list('peers', ['bm25', 'minilm'], 'Baselines in the result
 RUNS = ('init', 'prefinetune', 'finetune-a', 'finetune-b', 'soup')
 
 
-def stage(title: str, cmd: list[str]) -> None:
+def stage(title: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
   print(f'\n=== {title}\n$ {" ".join(cmd)}', flush=True)
   start = time.time()
-  subprocess.run(cmd, check=True)
+  subprocess.run(cmd, check=True, env=env)
   print(f'=== {title}: {time.time() - start:.0f} s', flush=True)
 
 
@@ -81,6 +82,11 @@ def main(argv):
                            'use another --workdir (make demo WORKDIR=DIR)')
   with open(mode_file, 'w') as f:
     json.dump(mode, f)
+  # JAX's persistent compilation cache: the second fine-tune and every system in the
+  # evaluation compile the same shapes as an earlier stage; they load them instead.
+  env = dict(os.environ)
+  env.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.abspath(os.path.join(out, 'jax_cache')))
+  env.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '1')
 
   if not os.path.exists(os.path.join(corpora, 'dev')):
     caps = ['--max_dev=40', '--max_rows=2000', '--max_man_pages=40'] if quick else \
@@ -90,16 +96,16 @@ def main(argv):
   stage(f'offline LLM: {_LLM.value}', module('models.fetch_offline', _LLM.value))
   if not done(path['init']):  # the untrained starting point, for the table's first column
     stage('export the untrained init (mean-pooled LLM + random projection)',
-          train(path['init'], f'{common},steps=0') + ['--config.total_steps=0'])
-  stage('pre-finetuning on (title, passage) pairs', train(path['prefinetune'], common))
+          train(path['init'], f'{common},steps=0') + ['--config.total_steps=0'], env)
+  stage('pre-finetuning on (title, passage) pairs', train(path['prefinetune'], common), env)
   for name, seed in (('finetune-a', 1), ('finetune-b', 2)):
     stage(f'fine-tuning {name} (seed {seed}, task-homogeneous batches)',
           train(path[name], f'{common},stage=finetune,seed={seed},'
-                f'init_from={path["prefinetune"]}'))
+                f'init_from={path["prefinetune"]}'), env)
   if not done(path['soup']):
     stage('model soup of the fine-tuned runs',
           module('soup', f'--inputs={path["finetune-a"]},{path["finetune-b"]}',
-                 f'--output={path["soup"]}'))
+                 f'--output={path["soup"]}'), env)
   results = os.path.join(out, 'results.json')
   # results.json is current when it scored these checkpoints beside these peers.
   evaluated = dict(steps={r: latest_step(path[r]) for r in RUNS}, peers=sorted(_PEERS.value))
@@ -110,7 +116,7 @@ def main(argv):
     stage('evaluate on the dev suite, beside the peers',
           module('evaluate', '--workdir=' + ','.join(f'{r}={path[r]}' for r in RUNS),
                  f'--suite={os.path.join(corpora, "dev")}', f'--output={results}',
-                 '--peers=' + (','.join(_PEERS.value) or 'none')))
+                 '--peers=' + (','.join(_PEERS.value) or 'none')), env)
     with open(evaluated_file, 'w') as f:
       json.dump(evaluated, f)
   plot_loss_curves({r: path[r] for r in RUNS[1:4]}, os.path.join(out, 'plots', 'loss_curves.png'))

@@ -58,3 +58,24 @@ def test_warmup_then_cosine_schedule():
   np.testing.assert_allclose([lr(0), lr(5), lr(10)], [0.0, 0.5, 1.0], atol=1e-6)
   np.testing.assert_allclose(lr(60), 0.1 + 0.9 * 0.5, atol=1e-6)  # halfway down the cosine
   np.testing.assert_allclose(lr(110), 0.1, atol=1e-6)
+
+
+def test_frozen_parameters_are_held_behind_stop_gradient():
+  """optim.stop_frozen_gradients: a frozen group's gradient is exactly zero (so it takes
+  no share of the clipping norm or grad_norm); every other gradient is unchanged."""
+  model = Embedder(TransformerConfig(**PRESETS['tiny']), 16, nnx.Rngs(0))
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  tokens = jnp.arange(24, dtype=jnp.int32).reshape(2, 12)
+  valid = jnp.ones((2, 12), bool)
+
+  def grads(frozen):
+    def loss(p):
+      m = nnx.merge(graphdef, optim.stop_frozen_gradients(p, frozen), rest)
+      return jnp.sum(jnp.sin(m(tokens, valid)))
+    return jax.tree.map(np.asarray, nnx.to_pure_dict(jax.grad(loss)(params)))
+
+  plain, held = grads(()), grads(('backbone/embedding',))
+  assert np.abs(plain['backbone']['embedding']).max() > 0
+  np.testing.assert_array_equal(held['backbone']['embedding'], 0.0)
+  held['backbone']['embedding'] = plain['backbone']['embedding']
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9), held, plain)

@@ -84,6 +84,27 @@ def test_a_run_encodes_sharded_on_its_training_mesh(runs, tmp_path):
     want = replicated.encoder()(texts, kind, 'retrieval')
     np.testing.assert_allclose(sharded.encoder()(texts, kind, 'retrieval'), want,
                                rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(sharded.encoder(pack=True)(texts, kind, 'retrieval'), want,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_packed_encoding_equals_one_text_per_row(runs):
+  """The packed encoder (config.data.pack: texts share rows, data/packing.py) gives each
+  text the embedding it gets alone in a padded row, in input order, over several calls
+  and row counts."""
+  run = load_run(runs['ft'], mesh_sizes={'data': -1})
+  rng = np.random.default_rng(0)
+  words = 'amber lantern copper kettle attic granite bench river stone'.split()
+  texts = [' '.join(rng.choice(words, size=rng.integers(1, 30))) for _ in range(70)] + ['']
+  encoder = run.encoder(batch_size=8, pack=True)
+  assert encoder.pack and not run.encoder(pack=False).pack
+  for kind in ('query', 'document'):
+    want = run.encoder(pack=False)(texts, kind, 'retrieval')
+    ids = (encoder.query_side if kind == 'query' else encoder.doc_side).token_lists(
+        encoder.prompts(texts, kind, 'retrieval'))
+    max_len = encoder.query_side.max_len if kind == 'query' else encoder.doc_side.max_len
+    assert sum(map(len, ids)) > 2 * 8 * max_len  # more than two calls of 8 rows
+    np.testing.assert_allclose(encoder(texts, kind, 'retrieval'), want, rtol=1e-5, atol=1e-5)
 
 
 def test_encode_mesh_flag_overrides_the_runs_mesh(runs, tmp_path):
