@@ -237,6 +237,12 @@ def activation_sharding(mesh, rules):
     _ACTIVATIONS.reset(token)
 
 
+def active_activation_sharding() -> tuple[Mesh, tuple] | None:
+  """(mesh, rules) of the `activation_sharding` block tracing now; None outside one
+  (or on a 1-device mesh). Kernels that XLA cannot partition (Pallas) shard_map on it."""
+  return _ACTIVATIONS.get()
+
+
 def constrain(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
   """x constrained to the sharding its logical axis `names` get in the active
   `activation_sharding` (with logical_to_spec's divisibility fallback); x unchanged

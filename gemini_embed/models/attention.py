@@ -22,6 +22,12 @@ are, 26 layers need no remainder scan, and only the chosen kernel runs; the cost
 one scalar predicate per layer and compiling both kernels once.
 
 No row of any mask is empty: padding (segment 0) sees padding, every token sees itself.
+
+On a multi-device mesh (inside `sharding.activation_sharding`) 'splash' runs under
+`jax.shard_map`: a Pallas kernel is not partitioned by XLA, so each device runs it on
+its rows (the 'batch' rule's axes) and, when both the query and the k/v head counts
+divide the 'heads' axes, its heads (GQA groups stay together); otherwise heads stay
+whole on each device.
 """
 
 from __future__ import annotations
@@ -32,9 +38,11 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 from jax import Array
+from jax.sharding import PartitionSpec as P
 from jax.experimental.pallas.ops.tpu import splash_attention as splash
 from jaxtyping import Bool, Float, Int
 
+from gemini_embed import sharding
 from gemini_embed.models.masks import attention_mask
 from gemini_embed.models.model_config import ATTENTION_IMPLS, CUDNN_DTYPES
 
@@ -111,15 +119,37 @@ def _splash(q, k, v, segment_ids, *, causal, window, scale):
   b, s, n, hd = q.shape
   padded = -(-s // SPLASH_BLOCK) * SPLASH_BLOCK
   interpret = jax.default_backend() != 'tpu'
-  kernel = _splash_kernel(padded, n, causal, window, interpret)
   pad = [(0, 0), (0, padded - s), (0, 0), (0, 0)]
   heads_first = lambda x: jnp.transpose(jnp.pad(x, pad), (0, 2, 1, 3))
   # The kernel takes unscaled logits: scale q (float32 math as the xla path's logits).
   q = (q.astype(jnp.float32) * scale).astype(q.dtype)
   ids = jnp.pad(segment_ids, [(0, 0), (0, padded - s)], constant_values=-1)
-  out = jax.vmap(kernel)(heads_first(q), heads_first(k), heads_first(v),
-                         splash.SegmentIds(q=ids, kv=ids))
+  q, k, v = heads_first(q), heads_first(k), heads_first(v)
+
+  def rows(q, k, v, ids):
+    kernel = _splash_kernel(padded, q.shape[1], causal, window, interpret)
+    return jax.vmap(kernel)(q, k, v, splash.SegmentIds(q=ids, kv=ids))
+
+  active = sharding.active_activation_sharding()
+  if active is None:
+    out = rows(q, k, v, ids)
+  else:
+    q_spec, kv_spec = _splash_specs(q.shape, k.shape, *active)
+    out = jax.shard_map(rows, mesh=active[0], in_specs=(q_spec, kv_spec, kv_spec, P(q_spec[0])),
+                        out_specs=q_spec, check_vma=False)(q, k, v, ids)
   return jnp.transpose(out, (0, 2, 1, 3))[:, :s]
+
+
+def _splash_specs(q_shape, kv_shape, mesh, rules) -> tuple[P, P]:
+  """PartitionSpecs of heads-first q [B, N, S, H] and k/v [B, K, S, H] for the shard_map:
+  rows over the 'batch' axes; heads over the 'heads' axes only if q's and k/v's heads
+  both split the same way (each device then holds whole GQA groups)."""
+  full = lambda spec: tuple(spec) + (None,) * (4 - len(spec))  # P drops trailing Nones
+  q_spec = full(sharding.logical_to_spec(('batch', 'heads', None, None), q_shape, mesh, rules))
+  kv_spec = full(sharding.logical_to_spec(('batch', 'kv_heads', None, None), kv_shape, mesh,
+                                          rules))
+  heads = q_spec[1] if q_spec[1] == kv_spec[1] else None
+  return P(q_spec[0], heads, None, None), P(kv_spec[0], heads, None, None)
 
 
 @functools.lru_cache(maxsize=64)

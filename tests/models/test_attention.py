@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from gemini_embed import sharding
 from gemini_embed.models import attention
 from gemini_embed.models.masks import attention_mask
 from gemini_embed.models.model_config import TransformerConfig
@@ -66,6 +67,24 @@ def test_splash_matches_xla_forward_and_gradient(qkv, causal, window):
   """24 tokens (padded to one 128 block inside), GQA 4 q heads on 2 k/v heads."""
   run = lambda impl: jax.jit(lambda *a: _value_and_grads(_attend(impl, causal, window), *a))(*qkv)
   (ref_out, ref_grads), (out, grads) = run('xla'), run('splash')
+  np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
+  for name, got, want in zip('qkv', grads, ref_grads):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f'd/d{name}')
+
+
+@pytest.mark.parametrize('mesh_shape', [dict(data=2, fsdp=2, tensor=2),   # rows over data, heads split
+                                        dict(data=1, fsdp=2, tensor=4)])  # 2 k/v heads: whole
+def test_splash_on_a_mesh_runs_per_device_and_matches_xla(qkv, mesh_shape):
+  """Inside activation_sharding on a multi-device mesh splash runs in a shard_map (Pallas
+  is not partitioned by XLA); values and gradients still match the xla math."""
+  mesh = sharding.make_mesh(mesh_shape)
+
+  def on_mesh(q, k, v, ids):
+    with sharding.activation_sharding(mesh, sharding.DEFAULT_RULES):
+      return attention.attend(q, k, v, ids, causal=False, window=6, scale=SCALE, impl='splash')
+  assert 'shard_map' in str(jax.make_jaxpr(on_mesh)(*qkv))
+  run = lambda fn: jax.jit(lambda *a: _value_and_grads(fn, *a))(*qkv)
+  (ref_out, ref_grads), (out, grads) = run(_attend('xla', False, 6)), run(on_mesh)
   np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
   for name, got, want in zip('qkv', grads, ref_grads):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f'd/d{name}')
