@@ -50,6 +50,37 @@ def _uniform(value, key: str, source: str) -> int:
   return _int(value, key, source)
 
 
+class _Keys:
+  """One architecture's metadata keys (`{arch}.{key}`), read and checked."""
+
+  def __init__(self, meta: Metadata, arch: str, source: str):
+    self.meta, self.arch, self.source = meta, arch, source
+
+  def need(self, key):
+    value = self.meta(f'{self.arch}.{key}', None)
+    if value is None:
+      raise ValueError(f'{self.source}: metadata key {self.arch}.{key} is missing')
+    return value
+
+  def opt(self, key, default):
+    return self.meta(f'{self.arch}.{key}', default)
+
+  def integer(self, key, default=None):
+    return _int(self.need(key) if default is None else self.opt(key, default),
+                f'{self.arch}.{key}', self.source)
+
+  def real(self, key, default=None):
+    return _f32(self.need(key) if default is None else self.opt(key, default),
+                f'{self.arch}.{key}', self.source)
+
+  def uniform(self, key, default=None):
+    return _uniform(self.need(key) if default is None else self.opt(key, default),
+                    f'{self.arch}.{key}', self.source)
+
+  def refuse(self, why: str):
+    raise ValueError(f'{self.source}: {self.arch}.{why}')
+
+
 def model_config_from_gguf(meta: Metadata, tensor_shapes: dict[str, tuple[int, ...]],
                            source: str) -> TransformerConfig:
   """meta(key, default) reads one metadata value; tensor_shapes: GGUF name → numpy shape."""
@@ -58,81 +89,72 @@ def model_config_from_gguf(meta: Metadata, tensor_shapes: dict[str, tuple[int, .
     raise ValueError(f'{source}: general.architecture={arch!r} is not supported; supported '
                      f'GGUF architectures: {sorted(ARCHITECTURES)}')
   family = ARCHITECTURES[arch]
-
-  def need(key):
-    value = meta(f'{arch}.{key}', None)
-    if value is None:
-      raise ValueError(f'{source}: metadata key {arch}.{key} is missing')
-    return value
-
-  def opt(key, default):
-    return meta(f'{arch}.{key}', default)
-
-  def integer(value, key):
-    return _int(value, f'{arch}.{key}', source)
-
-  def real(value, key):
-    return _f32(value, f'{arch}.{key}', source)
-
-  width = integer(need('embedding_length'), 'embedding_length')
-  layers = integer(need('block_count'), 'block_count')
-  heads = _uniform(need('attention.head_count'), f'{arch}.attention.head_count', source)
-  kv_heads = _uniform(opt('attention.head_count_kv', heads), f'{arch}.attention.head_count_kv',
-                      source)
-  head_dim = integer(opt('attention.key_length', width // heads), 'attention.key_length')
-  if integer(opt('attention.value_length', head_dim), 'attention.value_length') != head_dim:
-    raise ValueError(f'{source}: {arch}.attention.value_length differs from key_length; '
-                     'not supported')
-  rotary = integer(opt('rope.dimension_count', head_dim), 'rope.dimension_count')
-  if rotary != head_dim:
-    raise ValueError(f'{source}: {arch}.rope.dimension_count={rotary} < head_dim={head_dim} '
-                     '(partial rotary embeddings) is not supported')
-  for key in ('attn_logit_softcapping', 'final_logit_softcapping'):
-    if opt(key, 0.0):
-      raise ValueError(f'{source}: {arch}.{key}={opt(key, 0.0)} (soft-capping) is not supported')
+  keys = _Keys(meta, arch, source)
+  width, layers = keys.integer('embedding_length'), keys.integer('block_count')
+  heads = keys.uniform('attention.head_count')
+  head_dim = _check_unsupported(keys, width // heads)
   _check_tensors(tensor_shapes, source)
-
-  scaling_kind = opt('rope.scaling.type', 'none') or 'none'
-  if scaling_kind not in ('none', 'linear'):
-    raise ValueError(f'{source}: {arch}.rope.scaling.type={scaling_kind!r} is not supported '
-                     '(supported: none, linear)')
-  factor = (real(opt('rope.scaling.factor', 1.0), 'rope.scaling.factor')
-            if scaling_kind == 'linear' else 1.0)
-  rope_base = real(opt('rope.freq_base', 10_000.0), 'rope.freq_base')
-
-  fields: dict[str, Any] = {}
-  if family == 'gemma3':
-    fields['layer_types'] = _gemma3_layer_types(opt('attention.sliding_window_pattern', None),
-                                                layers, source)
-    fields['sliding_window'] = integer(need('attention.sliding_window'),
-                                       'attention.sliding_window')
-    fields['rope_local_base'] = real(opt('rope.freq_base_swa', _GEMMA3_LOCAL_ROPE_BASE),
-                                     'rope.freq_base_swa')
-    fields['query_pre_attn_scalar'] = float(
-        width // heads if layers == _GEMMA3_27B_LAYERS else head_dim)
-    if 'sliding' not in fields['layer_types']:
-      fields.update(layer_types=(), sliding_window=0)
-  else:
-    fields['rope_local_base'] = rope_base
-
+  rope_base, scaling, factor = _rope(keys)
+  fields = (_gemma3_fields(keys, layers, width // heads, head_dim) if family == 'gemma3'
+            else dict(rope_local_base=rope_base))
   return TransformerConfig(
       family=family,
       vocab_size=int(tensor_shapes['token_embd.weight'][0]),
       num_layers=layers,
       width=width,
       num_heads=heads,
-      num_kv_heads=kv_heads,
+      num_kv_heads=keys.uniform('attention.head_count_kv', heads),
       head_dim=head_dim,
-      mlp_dim=_uniform(need('feed_forward_length'), f'{arch}.feed_forward_length', source),
-      norm_eps=real(need('attention.layer_norm_rms_epsilon'),
-                    'attention.layer_norm_rms_epsilon'),
+      mlp_dim=keys.uniform('feed_forward_length'),
+      norm_eps=keys.real('attention.layer_norm_rms_epsilon'),
       rope_base=rope_base,
-      rope_scaling='linear' if factor != 1.0 else 'none',
+      rope_scaling=scaling,
       rope_scaling_factor=factor,
       qk_norm=family == 'gemma3',
       tie_embeddings='output.weight' not in tensor_shapes,
       **fields,
   )
+
+
+def _check_unsupported(keys: _Keys, default_head_dim: int) -> int:
+  """The head dim, after refusing what the model code does not implement: value heads
+  of another size, partial rotary embeddings, soft-capping."""
+  head_dim = keys.integer('attention.key_length', default_head_dim)
+  if keys.integer('attention.value_length', head_dim) != head_dim:
+    keys.refuse('attention.value_length differs from key_length; not supported')
+  rotary = keys.integer('rope.dimension_count', head_dim)
+  if rotary != head_dim:
+    keys.refuse(f'rope.dimension_count={rotary} < head_dim={head_dim} '
+                '(partial rotary embeddings) is not supported')
+  for key in ('attn_logit_softcapping', 'final_logit_softcapping'):
+    if keys.opt(key, 0.0):
+      keys.refuse(f'{key}={keys.opt(key, 0.0)} (soft-capping) is not supported')
+  return head_dim
+
+
+def _rope(keys: _Keys) -> tuple[float, str, float]:
+  """(rope base, scaling kind, scaling factor); only linear scaling is supported."""
+  kind = keys.opt('rope.scaling.type', 'none') or 'none'
+  if kind not in ('none', 'linear'):
+    keys.refuse(f'rope.scaling.type={kind!r} is not supported (supported: none, linear)')
+  factor = keys.real('rope.scaling.factor', 1.0) if kind == 'linear' else 1.0
+  return (keys.real('rope.freq_base', 10_000.0), 'linear' if factor != 1.0 else 'none',
+          factor)
+
+
+def _gemma3_fields(keys: _Keys, layers: int, width_per_head: int, head_dim: int
+                   ) -> dict[str, Any]:
+  """Gemma 3's sliding-window layout, local RoPE base and query scaling."""
+  layer_types = _gemma3_layer_types(keys.opt('attention.sliding_window_pattern', None),
+                                    layers, keys.source)
+  if 'sliding' not in layer_types:
+    layer_types, window = (), 0
+  else:
+    window = keys.integer('attention.sliding_window')
+  return dict(
+      layer_types=layer_types, sliding_window=window,
+      rope_local_base=keys.real('rope.freq_base_swa', _GEMMA3_LOCAL_ROPE_BASE),
+      query_pre_attn_scalar=float(width_per_head if layers == _GEMMA3_27B_LAYERS else head_dim))
 
 
 def _gemma3_layer_types(pattern, layers: int, source: str) -> tuple[str, ...]:
