@@ -26,6 +26,7 @@ import shutil
 from typing import Any, Mapping
 
 import grain
+import numpy as np
 from absl import logging as absl_logging
 import jax
 import orbax.checkpoint as ocp
@@ -102,6 +103,10 @@ class _IteratorSnapshot:
       start()
 
 
+# Steps agreed across processes (the newest ones; `keep` is far below this).
+_MAX_AGREED_STEPS = 1024
+
+
 class Checkpointer:
   """Keeps the last `keep` checkpoints plus every `keep_every`-th step.
 
@@ -124,7 +129,26 @@ class Checkpointer:
     self._saving: int | None = None  # the step of the last save requested
 
   def latest_step(self) -> int | None:
+    """The newest step this process sees (messages; `agreed_steps` to act on)."""
     return self.manager.latest_step()
+
+  def agreed_steps(self) -> list[int]:
+    """The committed steps as process 0 lists them, broadcast to every process: a
+    process that lists the directory at another moment (a save being finalised, a
+    step being set aside) must not resume from another step — or start fresh — while
+    the others restore, which would leave them waiting at each other's barriers."""
+    steps = sorted(self.manager.all_steps())
+    if jax.process_count() == 1:
+      return steps
+    buf = np.full(_MAX_AGREED_STEPS, -1, np.int32)
+    mine = steps[-_MAX_AGREED_STEPS:]
+    buf[:len(mine)] = mine
+    agreed = [int(s) for s in multihost_utils.broadcast_one_to_all(buf) if s >= 0]
+    if agreed != mine:
+      absl_logging.warning('process %d lists checkpoint steps %s, process 0 %s: using '
+                           "process 0's", jax.process_index(), mine, agreed)
+      self.manager.reload()
+    return agreed
 
   def all_steps(self) -> list[int]:
     return list(self.manager.all_steps())
@@ -163,7 +187,7 @@ class Checkpointer:
     checkpoints/corrupt-<step>, out of the way of later saves and rotation. When none
     restores, nothing is moved and the error lists each step's reason."""
     failed = []
-    for step in sorted(self.all_steps(), reverse=True):
+    for step in sorted(self.agreed_steps(), reverse=True):
       try:
         params, optimizer = self.restore(step, abstract_params, abstract_optimizer, data_iter)
       except Exception as e:  # orbax/TensorStore raise many kinds

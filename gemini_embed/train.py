@@ -69,7 +69,8 @@ def _train(config, workdir: str) -> None:
   ckpt = checkpoint.Checkpointer(workdir, keep=config.checkpoint.keep,
                                  keep_every=config.checkpoint.keep_every or None,
                                  async_save=config.checkpoint.async_save)
-  resume_step = ckpt.latest_step()
+  agreed = ckpt.agreed_steps()  # every process resumes from the same step, or none does
+  resume_step = agreed[-1] if agreed else None
   model_info, pretrained = _backbone(config, workdir, resume_step, mesh, rules)
   model_cfg, learned_tau = model_info.model, model_info.learned_temperature
   tokenizer = load_tokenizer(config, workdir)
