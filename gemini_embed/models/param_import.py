@@ -11,6 +11,7 @@ freshly initialised by a jitted init from which XLA prunes everything else.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Callable, Protocol
 
@@ -33,44 +34,69 @@ class TensorSource(Protocol):
   def tensor(self, name: str) -> np.ndarray: ...
 
 
-def _t(x):
-  return np.asarray(x).T
+@dataclasses.dataclass(frozen=True)
+class Layout:
+  """One HF tensor ↔ one of our parameters (per layer for stacked blocks).
+
+  HF → ours (`__call__`): transposed when `transpose` (a torch Linear weight is
+  [out, in], ours [in, out]), then reshaped to `shape` (None: kept). Ours → HF
+  (`inverse`, the exporter's direction): the same steps undone; `split` is how many
+  of our leading axes form the Linear's input (q_proj [d, h, hd]: 1, o_proj [h, hd, d]: 2).
+  """
+  transpose: bool = False
+  shape: tuple[int, ...] | None = None
+  split: int = 1
+
+  def __call__(self, w) -> np.ndarray:
+    x = np.asarray(w)
+    x = x.T if self.transpose else x
+    return x.reshape(self.shape) if self.shape is not None else x
+
+  def inverse(self, x) -> np.ndarray:
+    x = np.asarray(x)
+    if self.transpose:
+      return x.reshape(int(np.prod(x.shape[:self.split])), -1).T
+    return x.reshape(-1) if self.shape is not None else x
 
 
-def hf_name_map(cfg: TransformerConfig) -> dict[Path, tuple[str, Callable[[np.ndarray], np.ndarray]]]:
-  """Our parameter path → (HF tensor name, HF layout → our layout).
+AS_IS = Layout()
+LINEAR = Layout(transpose=True)
+
+
+def hf_name_map(cfg: TransformerConfig) -> dict[Path, tuple[str, Layout]]:
+  """Our parameter path → (HF tensor name, its Layout), both directions (import, export).
 
   Names under `blocks` contain `{i}` (the layer index): they are stacked.
   """
   d, h, k, hd = cfg.width, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
   L = 'model.layers.{i}.'
-  m: dict[Path, tuple[str, Callable]] = {
-      ('embedding',): ('model.embed_tokens.weight', np.asarray),
-      ('final_norm', 'scale'): ('model.norm.weight', np.asarray),
-      ('blocks', 'attn', 'q_proj'): (L + 'self_attn.q_proj.weight', lambda w: _t(w).reshape(d, h, hd)),
-      ('blocks', 'attn', 'k_proj'): (L + 'self_attn.k_proj.weight', lambda w: _t(w).reshape(d, k, hd)),
-      ('blocks', 'attn', 'v_proj'): (L + 'self_attn.v_proj.weight', lambda w: _t(w).reshape(d, k, hd)),
-      ('blocks', 'attn', 'o_proj'): (L + 'self_attn.o_proj.weight', lambda w: _t(w).reshape(h, hd, d)),
-      ('blocks', 'attn_norm', 'scale'): (L + 'input_layernorm.weight', np.asarray),
-      ('blocks', 'mlp', 'gate'): (L + 'mlp.gate_proj.weight', _t),
-      ('blocks', 'mlp', 'up'): (L + 'mlp.up_proj.weight', _t),
-      ('blocks', 'mlp', 'down'): (L + 'mlp.down_proj.weight', _t),
+  m: dict[Path, tuple[str, Layout]] = {
+      ('embedding',): ('model.embed_tokens.weight', AS_IS),
+      ('final_norm', 'scale'): ('model.norm.weight', AS_IS),
+      ('blocks', 'attn', 'q_proj'): (L + 'self_attn.q_proj.weight', Layout(True, (d, h, hd))),
+      ('blocks', 'attn', 'k_proj'): (L + 'self_attn.k_proj.weight', Layout(True, (d, k, hd))),
+      ('blocks', 'attn', 'v_proj'): (L + 'self_attn.v_proj.weight', Layout(True, (d, k, hd))),
+      ('blocks', 'attn', 'o_proj'): (L + 'self_attn.o_proj.weight', Layout(True, (h, hd, d), 2)),
+      ('blocks', 'attn_norm', 'scale'): (L + 'input_layernorm.weight', AS_IS),
+      ('blocks', 'mlp', 'gate'): (L + 'mlp.gate_proj.weight', LINEAR),
+      ('blocks', 'mlp', 'up'): (L + 'mlp.up_proj.weight', LINEAR),
+      ('blocks', 'mlp', 'down'): (L + 'mlp.down_proj.weight', LINEAR),
   }
   if not cfg.tie_embeddings:
-    m[('lm_head',)] = ('lm_head.weight', _t)
+    m[('lm_head',)] = ('lm_head.weight', LINEAR)
   if cfg.qkv_bias:
-    m[('blocks', 'attn', 'q_bias')] = (L + 'self_attn.q_proj.bias', lambda b: np.reshape(b, (h, hd)))
-    m[('blocks', 'attn', 'k_bias')] = (L + 'self_attn.k_proj.bias', lambda b: np.reshape(b, (k, hd)))
-    m[('blocks', 'attn', 'v_bias')] = (L + 'self_attn.v_proj.bias', lambda b: np.reshape(b, (k, hd)))
+    m[('blocks', 'attn', 'q_bias')] = (L + 'self_attn.q_proj.bias', Layout(shape=(h, hd)))
+    m[('blocks', 'attn', 'k_bias')] = (L + 'self_attn.k_proj.bias', Layout(shape=(k, hd)))
+    m[('blocks', 'attn', 'v_bias')] = (L + 'self_attn.v_proj.bias', Layout(shape=(k, hd)))
   if cfg.qk_norm:
-    m[('blocks', 'attn', 'q_norm', 'scale')] = (L + 'self_attn.q_norm.weight', np.asarray)
-    m[('blocks', 'attn', 'k_norm', 'scale')] = (L + 'self_attn.k_norm.weight', np.asarray)
+    m[('blocks', 'attn', 'q_norm', 'scale')] = (L + 'self_attn.q_norm.weight', AS_IS)
+    m[('blocks', 'attn', 'k_norm', 'scale')] = (L + 'self_attn.k_norm.weight', AS_IS)
   if cfg.sandwich_norms:  # Gemma: post_attention_layernorm normalises the attention output
-    m[('blocks', 'post_attn_norm', 'scale')] = (L + 'post_attention_layernorm.weight', np.asarray)
-    m[('blocks', 'mlp_norm', 'scale')] = (L + 'pre_feedforward_layernorm.weight', np.asarray)
-    m[('blocks', 'post_mlp_norm', 'scale')] = (L + 'post_feedforward_layernorm.weight', np.asarray)
+    m[('blocks', 'post_attn_norm', 'scale')] = (L + 'post_attention_layernorm.weight', AS_IS)
+    m[('blocks', 'mlp_norm', 'scale')] = (L + 'pre_feedforward_layernorm.weight', AS_IS)
+    m[('blocks', 'post_mlp_norm', 'scale')] = (L + 'post_feedforward_layernorm.weight', AS_IS)
   else:  # Llama/Qwen: post_attention_layernorm is the pre-MLP norm
-    m[('blocks', 'mlp_norm', 'scale')] = (L + 'post_attention_layernorm.weight', np.asarray)
+    m[('blocks', 'mlp_norm', 'scale')] = (L + 'post_attention_layernorm.weight', AS_IS)
   return m
 
 

@@ -1,0 +1,114 @@
+"""`gemini_embed.export` → SentenceTransformer(OUT), offline, per model family: the same
+embeddings as our encoder (encode's TextEncoder on the restored run) within 1e-5, for
+queries with their prompt and documents, at full width and at an MRL truncate_dim.
+
+The backbones are tiny random transformers models (tests/models/hf_fixtures.py); Gemma 3's
+sliding window (6) is shorter than the texts, so its bidirectional window semantics are
+exercised. Llama carries a learned temperature (exported without it).
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gemini_embed.encoding import load_run
+from gemini_embed.eval.embeddings import mrl_view
+from gemini_embed.export import export, parse_workdir
+from gemini_embed.models.hf_import import load_hf_embedder
+from tests.export_fixtures import DOCUMENTS, MRL_DIMS, QUERIES, read_json, write_workdir
+from tests.models.hf_fixtures import FAMILIES
+
+pytest.importorskip('torch')
+st = pytest.importorskip('sentence_transformers')
+
+TOL = 1e-5
+
+
+@pytest.fixture(scope='module', params=FAMILIES)
+def exported(request, tmp_path_factory):
+  family = request.param
+  path = str(tmp_path_factory.mktemp(f'export-{family}'))
+  workdir = write_workdir(path, family, temperature=0.05 if family == 'llama' else None)
+  out = os.path.join(path, 'out')
+  summary = export(workdir, out)
+  run = load_run(workdir, mesh_sizes={'data': -1})
+  encoder = run.encoder(batch_size=8)
+  ours = {('query', 'retrieval'): encoder(QUERIES, 'query', 'retrieval'),
+          ('query', 'sts'): encoder(QUERIES, 'query', 'sts'),
+          ('document', None): encoder(DOCUMENTS, 'document', 'retrieval')}
+  return family, workdir, out, summary, ours
+
+
+def _theirs(out, texts, kind, prompt_name=None, dim=None):
+  model = st.SentenceTransformer(out, trust_remote_code=True, local_files_only=True,
+                                 truncate_dim=dim, device='cpu')
+  if kind == 'query':
+    return model.encode_query(texts, prompt_name=prompt_name, normalize_embeddings=True)
+  return model.encode_document(texts, normalize_embeddings=True)
+
+
+@pytest.mark.parametrize('dim', [None, MRL_DIMS[0]])
+def test_sentence_transformers_matches_our_encoder(exported, dim):
+  family, _, out, summary, ours = exported
+  assert summary['remote_code'] == (family != 'gemma3')
+  for (kind, task), want in ours.items():
+    texts = QUERIES if kind == 'query' else DOCUMENTS
+    got = _theirs(out, texts, kind, prompt_name=task, dim=dim)
+    want = mrl_view(want, dim or want.shape[1])
+    err = float(np.max(np.abs(got - want)))
+    print(f'{family} {kind} {task} dim={dim}: max |ST - ours| = {err:.1e}')
+    assert got.shape == want.shape
+    assert err < TOL, (family, kind, task, dim, err)
+
+
+def test_prompts_matter(exported):
+  """Guards the test above: without the prompt, the query embeddings differ."""
+  _, _, out, _, ours = exported
+  model = st.SentenceTransformer(out, trust_remote_code=True, local_files_only=True, device='cpu')
+  bare = model.encode(QUERIES, normalize_embeddings=True)
+  assert np.max(np.abs(bare - mrl_view(ours[('query', 'retrieval')], bare.shape[1]))) > 1e-2
+
+
+def test_files_and_card(exported):
+  family, workdir, out, summary, _ = exported
+  assert read_json(os.path.join(out, 'modules.json'))[2]['path'] == '2_Dense'
+  dense = read_json(os.path.join(out, '2_Dense', 'config.json'))
+  assert dense['bias'] is False and dense['activation_function'].endswith('Identity')
+  prompts = read_json(os.path.join(out, 'config_sentence_transformers.json'))['prompts']
+  assert prompts['query'] == 'task: retrieval | query: '
+  assert prompts['document'] == 'title: none | text: '
+  card = open(os.path.join(out, 'README.md')).read()
+  assert 'normalize_embeddings=True' in card and 'truncate_dim' in card
+  assert ('trust_remote_code=True' in card) == (family != 'gemma3')
+  model = st.SentenceTransformer(out, trust_remote_code=True, local_files_only=True, device='cpu')
+  assert model.max_seq_length == summary['max_seq_length']
+
+
+def test_exported_weights_reimport_bitwise(exported):
+  """The export's safetensors read back by our HF importer: every backbone tensor equal."""
+  import jax
+  from flax import nnx
+  from flax.traverse_util import flatten_dict
+
+  from gemini_embed import sharding
+  from gemini_embed.checkpoint import restore_embedder
+  _, workdir, out, _, _ = exported
+  mesh = sharding.make_mesh({'data': 1}, jax.devices()[:1])
+  # An untied LM head is not exported (not part of the embedding): import without one.
+  back, _ = load_hf_embedder(out, 8, mesh, sharding.DEFAULT_RULES, tie_embeddings=True)
+  saved, _ = restore_embedder(workdir)
+  a = flatten_dict(nnx.to_pure_dict(nnx.state(back.backbone)))
+  b = flatten_dict(nnx.to_pure_dict(nnx.state(saved.backbone)))
+  b.pop(('lm_head',), None)
+  assert a.keys() == b.keys()
+  for path, value in b.items():
+    np.testing.assert_array_equal(np.asarray(a[path]), np.asarray(value), err_msg=str(path))
+
+
+def test_parse_workdir():
+  assert parse_workdir('runs/demo/soup') == ('runs/demo/soup', None)
+  assert parse_workdir('runs/demo/soup:40') == ('runs/demo/soup', 40)
+  assert parse_workdir('gs://b/run:7') == ('gs://b/run', 7)
