@@ -1,4 +1,4 @@
-"""Training rows from JSONL or ArrayRecord files, validated, with bad input counted.
+"""Training rows from JSONL, ArrayRecord, Parquet or HF-datasets sources, validated, with bad input counted.
 
 A row is one JSON object `{"query": str, "positive": str, "negative"?: str | [str],
 "title"?: str}`; other keys are ignored. A row is bad when it is not valid UTF-8,
@@ -10,7 +10,8 @@ A dataset left with no valid row is an error naming it.
 
 JSONL rows are parsed once (jsonl.py) and held in memory. ArrayRecord files are
 scanned once (to count and index the valid records every process agrees on) and
-read lazily. Format 'seqio' reads registered seqio Tasks (seqio_reader.py) through
+read lazily; so are Parquet files and Hugging Face datasets (table_sources.py: their
+columns mapped to these fields). Format 'seqio' reads registered seqio Tasks (seqio_reader.py) through
 the same checks.
 """
 
@@ -27,8 +28,9 @@ from absl import logging
 from array_record.python.array_record_module import ArrayRecordWriter
 from grain.sources import ArrayRecordDataSource
 
-from gemini_embed.data import jsonl
+from gemini_embed.data import jsonl, table_sources
 
+TABLE_FORMATS = ('parquet', 'hf_dataset')  # table_sources.py
 # jsonl.REASONS (the line is not a JSON object), then the row-level reasons.
 REASONS = jsonl.REASONS + ('missing_field', 'empty_field', 'wrong_type', 'too_long')
 
@@ -166,7 +168,18 @@ def load_examples(name: str, entry, *, root: str, strict: bool, max_chars: int,
   def bad_line(error: jsonl.JsonLineError) -> None:
     reject(error.where, error.reason, error.detail)
 
-  if entry.format == 'array_record':  # scanned once here, read again on access
+  if entry.format in TABLE_FORMATS:  # scanned once here, read again on access
+    where = f'config.data.datasets.{name}'
+    paths = (expand_files(name, entry.files, root) if entry.format == 'parquet'
+             else [entry.files.strip()])
+    try:
+      table = table_sources.open_table(entry, paths, where)
+    except (OSError, ValueError) as e:
+      raise BadInputError(f'dataset {name!r} ({", ".join(paths)}): {e}') from None
+    valid = [i for i, row in table.scan() if example(table.where(i), row) is not None]
+    result = table_sources.TableExamples(table, valid,
+                                         lambda row: validate_row(row, max_chars))
+  elif entry.format == 'array_record':  # scanned once here, read again on access
     paths = expand_files(name, entry.files, root)
     valid = []  # (file index, record index)
     for file_index, path in enumerate(paths):

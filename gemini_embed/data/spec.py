@@ -6,9 +6,15 @@ stays overridable from the command line:
     --config.data.datasets.wordnet_category.rate=0.3
 
     files           comma-separated globs, relative to `config.data.root` unless absolute
-                    (format 'seqio': comma-separated names of registered seqio Tasks)
+                    (format 'seqio': comma-separated names of registered seqio Tasks;
+                    'hf_dataset': a `save_to_disk` directory, or a Hub name when online)
     format          'jsonl' | 'array_record' (records are the same JSON objects, UTF-8)
                     | 'seqio' (seqio_reader.py; needs the `seqio` extra)
+                    | 'parquet' | 'hf_dataset' (table_sources.py; `datasets` extra)
+    columns         table formats: source column → field (query, positive, negative,
+                    title), e.g. {'anchor': 'query'}; sentence-transformers' column
+                    names (anchor, positive, negative, negative_1, …) need none
+    split           'hf_dataset': the split of a DatasetDict (default 'train')
     task            the task string the query template receives, e.g. 'code retrieval'
     stage           'prefinetune' | 'finetune': a run reads the entries of its `config.stage`
     rate            mixture rate (> 0); rates are normalised over the stage's entries
@@ -24,7 +30,7 @@ import string
 import ml_collections
 
 STAGES = ('prefinetune', 'finetune')
-FORMATS = ('jsonl', 'array_record', 'seqio')
+FORMATS = ('jsonl', 'array_record', 'seqio', 'parquet', 'hf_dataset')
 TASK_TYPES = ('retrieval', 'code_retrieval', 'classification', 'clustering',
               'pair_classification', 'sts', 'bitext', 'reranking')
 QUERY_TEMPLATE = 'task: {task} | query: {text}'
@@ -57,10 +63,15 @@ def data_config() -> ml_collections.ConfigDict:
 def dataset_entry(files: str, task: str, *, stage: str = 'finetune', rate: float = 1.0,
                   type: str = 'retrieval', format: str = 'jsonl',  # noqa: A002
                   query_template: str = QUERY_TEMPLATE,
-                  doc_template: str = DOC_TEMPLATE) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(dict(
-      files=files, format=format, task=task, stage=stage, rate=float(rate), type=type,
-      query_template=query_template, doc_template=doc_template))
+                  doc_template: str = DOC_TEMPLATE, columns: dict[str, str] | None = None,
+                  split: str = 'train') -> ml_collections.ConfigDict:
+  entry = dict(files=files, format=format, task=task, stage=stage, rate=float(rate), type=type,
+               query_template=query_template, doc_template=doc_template)
+  if format in ('parquet', 'hf_dataset'):  # table formats only: JSONL entries stay as they were
+    entry.update(columns=dict(columns or {}), split=split)
+  elif columns:
+    raise ValueError(f'dataset_entry({files!r}): columns= applies to parquet/hf_dataset only')
+  return ml_collections.ConfigDict(entry)
 
 
 def stage_datasets(config: ml_collections.ConfigDict) -> dict[str, ml_collections.ConfigDict]:
