@@ -112,3 +112,80 @@ def test_parse_workdir():
   assert parse_workdir('runs/demo/soup') == ('runs/demo/soup', None)
   assert parse_workdir('runs/demo/soup:40') == ('runs/demo/soup', 40)
   assert parse_workdir('gs://b/run:7') == ('gs://b/run', 7)
+
+
+def _write_local_suite(root) -> dict:
+  """A retrieval task (query i ↔ document i) and an STS task in the suite layout."""
+  from tests.data.fixtures import write_jsonl
+  ret = os.path.join(root, 'retrieval', 'local')
+  write_jsonl(os.path.join(ret, 'corpus.jsonl'),
+              [{'_id': f'd{i}', 'title': '', 'text': t} for i, t in enumerate(DOCUMENTS)])
+  write_jsonl(os.path.join(ret, 'queries.jsonl'),
+              [{'_id': f'q{i}', 'text': t} for i, t in enumerate(QUERIES)])
+  with open(os.path.join(ret, 'qrels.tsv'), 'w') as f:
+    f.write('query-id\tcorpus-id\tscore\n' + ''.join(f'q{i}\td{i}\t1\n' for i in range(4)))
+  # STS encodes both sides as queries: texts within query_max_len (a longer one is cut at
+  # query_max_len here, at max_seq_length by sentence-transformers: the documented difference)
+  short = [d for d in DOCUMENTS if len(d.split()) < 20]
+  pairs = [(q, d, float(i + j) % 5) for i, q in enumerate(QUERIES) for j, d in enumerate(short)]
+  write_jsonl(os.path.join(root, 'sts', 'local', 'test.jsonl'),
+              [{'text1': a, 'text2': b, 'score': s} for a, b, s in pairs])
+  return dict(pairs=pairs)
+
+
+def test_mteb_on_the_export_reproduces_our_runners(exported, tmp_path):
+  """mteb (its sentence-transformers wrapper, the exported prompts) on local tasks gives
+  the scores our own runners give with the restored run (what `evaluate` computes)."""
+  family, workdir, out, _, _ = exported
+  if family != 'llama':
+    pytest.skip('one family (remote code, learned τ) keeps CI time small')
+  mteb = pytest.importorskip('mteb')
+  from datasets import Dataset, DatasetDict
+  from mteb.abstasks.retrieval import AbsTaskRetrieval
+  from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
+  from mteb.abstasks.sts import AbsTaskSTS
+  from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+  from gemini_embed.eval.suite import load_suite
+  from gemini_embed.eval.task_runners import RUNNERS
+  from tests.eval.test_mteb_adapter import _metadata
+
+  _write_local_suite(str(tmp_path))
+  tasks = {t.type: t for t in load_suite(str(tmp_path))}
+  encoder = load_run(workdir, mesh_sizes={'data': -1}).encoder(batch_size=8)
+  ours = {kind: next(iter(RUNNERS[kind](task, encoder, None, kind).values()))
+          for kind, task in tasks.items()}
+  retrieval, sts = tasks['retrieval'], tasks['sts']
+
+  class LocalRetrieval(AbsTaskRetrieval):
+    metadata = _metadata('LocalRetrieval', 'Retrieval', 'ndcg_at_10')
+
+    def load_data(self, **kwargs):
+      split = RetrievalSplitData(
+          queries=Dataset.from_dict({'id': retrieval.query_ids, 'text': retrieval.query_texts}),
+          corpus=Dataset.from_dict({'id': retrieval.corpus_ids, 'text': retrieval.corpus_texts}),
+          relevant_docs=retrieval.qrels, top_ranked=None)
+      self.dataset = {'default': {'test': split}}
+      self.data_loaded = True
+
+  class LocalSts(AbsTaskSTS):
+    metadata = _metadata('LocalSts', 'STS', 'cosine_spearman')
+    min_score, max_score = 0, 5
+
+    def load_data(self, **kwargs):
+      self.dataset = DatasetDict({'test': Dataset.from_dict(
+          {'sentence1': sts.texts1, 'sentence2': sts.texts2, 'score': list(sts.scores)})})
+      self.data_loaded = True
+
+  model = SentenceTransformerEncoderWrapper(
+      st.SentenceTransformer(out, trust_remote_code=True, local_files_only=True, device='cpu'))
+  result = mteb.evaluate(model, [LocalRetrieval(), LocalSts()], cache=None,
+                         show_progress_bar=False)
+  theirs = {r.task_name: r.scores['test'][0] for r in result.task_results}
+  for metric in ('ndcg_at_10', 'map_at_100', 'mrr_at_10'):
+    assert theirs['LocalRetrieval'][metric] == pytest.approx(ours['retrieval'][metric], abs=1e-5)
+  for metric in ('cosine_spearman', 'cosine_pearson'):
+    assert theirs['LocalSts'][metric] == pytest.approx(ours['sts'][metric], abs=1e-5)
+  print('mteb on the export:', {t: {m: round(v, 4) for m, v in s.items()
+                                    if m in ('ndcg_at_10', 'cosine_spearman')}
+                                for t, s in theirs.items()})
