@@ -37,29 +37,37 @@ def text_tokenizer():
   return word_tokenizer(lines)
 
 
+def save_run(workdir: str, model, cfg, tokenizer, *, init_from: str,
+             query_max_len: int = QUERY_MAX_LEN, doc_max_len: int = DOC_MAX_LEN,
+             learned_temperature: bool = False, embed_dim: int = EMBED_DIM,
+             mrl_dims: tuple[int, ...] = MRL_DIMS) -> str:
+  """model.json, a params-only checkpoint (step 3), tokenizer.json and config.json: a
+  workdir as a soup writes it."""
+  checkpoint.write_model_info(workdir, checkpoint.ModelInfo(cfg, embed_dim, mrl_dims,
+                                                            learned_temperature))
+  params = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model)))
+  checkpoint.save_params_only(workdir, params, step=3)
+  tokenizer.save(os.path.join(workdir, 'tokenizer.json'))
+  config = load_config('prefinetune')
+  config.data.query_max_len, config.data.doc_max_len = query_max_len, doc_max_len
+  config.data.pack = False
+  config.init_from = init_from
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json_best_effort(indent=2))
+  return workdir
+
+
 def write_workdir(path: str, family: str, *, temperature: float | None = None) -> str:
-  """model.json, a params-only checkpoint (step 3), tokenizer.json and config.json, as a
-  soup writes them: the backbone the tiny HF model, the projection random."""
+  """A workdir whose backbone is a tiny random HF model of `family`, projection random."""
   hf_dir = os.path.join(path, 'hf')
   tiny_hf_model(family).save_pretrained(hf_dir)
   mesh = sharding.make_mesh({'data': 1}, jax.devices()[:1])
   model, cfg = load_hf_embedder(hf_dir, EMBED_DIM, mesh, sharding.DEFAULT_RULES, seed=3,
                                 temperature=temperature)
-  workdir = os.path.join(path, 'run')
-  checkpoint.write_model_info(workdir, checkpoint.ModelInfo(cfg, EMBED_DIM, MRL_DIMS,
-                                                            temperature is not None))
-  params = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model)))
-  checkpoint.save_params_only(workdir, params, step=3)
   tok = text_tokenizer()
   assert tok.get_vocab_size() <= cfg.vocab_size
-  tok.save(os.path.join(workdir, 'tokenizer.json'))
-  config = load_config('prefinetune')
-  config.data.query_max_len, config.data.doc_max_len = QUERY_MAX_LEN, DOC_MAX_LEN
-  config.data.pack = False
-  config.init_from = hf_dir
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
-    f.write(config.to_json_best_effort(indent=2))
-  return workdir
+  return save_run(os.path.join(path, 'run'), model, cfg, tok, init_from=hf_dir,
+                  learned_temperature=temperature is not None)
 
 
 def read_json(path: str):

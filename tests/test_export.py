@@ -108,6 +108,36 @@ def test_exported_weights_reimport_bitwise(exported):
     np.testing.assert_array_equal(np.asarray(a[path]), np.asarray(value), err_msg=str(path))
 
 
+def test_the_command_line_at_a_step_in_bfloat16(exported, tmp_path):
+  """`python -m gemini_embed.export --workdir=DIR:STEP --dtype=bfloat16`: bfloat16 tensors
+  that load and embed like the float32 export up to bfloat16 rounding."""
+  import json
+  import struct
+
+  from tests.train_fixtures import ROOT, train_env
+  family, workdir, out32, _, ours = exported
+  if family != 'gemma3':
+    pytest.skip('one family: the command line and dtype do not depend on it')
+  out = str(tmp_path / 'bf16')
+  run = subprocess.run([sys.executable, '-m', 'gemini_embed.export', f'--workdir={workdir}:3',
+                        f'--output={out}', '--dtype=bfloat16'], env=train_env(1), cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert '(step 3, gemma3, 32 dims)' in run.stdout
+  with open(os.path.join(out, 'model.safetensors'), 'rb') as f:
+    header = json.loads(f.read(struct.unpack('<Q', f.read(8))[0]))
+  assert {v['dtype'] for k, v in header.items() if k != '__metadata__'} == {'BF16'}
+  got = _theirs(out, DOCUMENTS, 'document')
+  want = mrl_view(ours[('document', None)], got.shape[1])
+  err = float(np.max(np.abs(got - want)))
+  print(f'bfloat16 export: max |ST - ours (float32)| = {err:.1e}')
+  assert 1e-5 < err < 0.05  # rounded, not broken
+  bad = subprocess.run([sys.executable, '-m', 'gemini_embed.export', f'--workdir={workdir}:9',
+                        f'--output={out}'], env=train_env(1), cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+  assert bad.returncode != 0 and 'no checkpoint at step 9; available: [3]' in bad.stderr
+
+
 def test_parse_workdir():
   assert parse_workdir('runs/demo/soup') == ('runs/demo/soup', None)
   assert parse_workdir('runs/demo/soup:40') == ('runs/demo/soup', 40)
