@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-quick test setup clean
+.PHONY: demo demo-quick export test setup clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ demo: $(VENV)/.demo
 # The same pipeline at smoke-test size (~3 min); CI runs it (tests/test_demo.py).
 demo-quick: $(VENV)/.demo
 	$(PY) -m gemini_embed.demo --quick --workdir=$(or $(WORKDIR),runs/demo-quick)
+
+# The demo's soup as a sentence-transformers model: SentenceTransformer('runs/demo/export').
+export: $(VENV)/.demo
+	$(PY) -m gemini_embed.export --workdir=$(or $(WORKDIR),runs/demo)/soup --output=$(or $(WORKDIR),runs/demo)/export
 
 # pytest exits 5 when it collects no tests; that is not a failure of the code.
 test: $(VENV)/.test
