@@ -58,22 +58,36 @@ def json_object(raw: bytes) -> dict[str, Any]:
   return row
 
 
+def raw_lines(path: str) -> Iterator[tuple[int, int, bytes]]:
+  """(line number, byte offset, raw bytes) of every non-blank line, past a leading BOM."""
+  with open(path, 'rb') as f:
+    offset = 0
+    for number, raw in enumerate(f, 1):
+      start, offset = offset, offset + len(raw)
+      if number == 1 and raw.startswith(_BOM):
+        raw, start = raw[len(_BOM):], start + len(_BOM)
+      if raw.strip():
+        yield number, start, raw
+
+
 def read_jsonl(path: str, on_error: Callable[[JsonLineError], None] | None = None
                ) -> Iterator[tuple[int, dict[str, Any]]]:
   """(line number, object) per non-blank line. A bad line raises its JsonLineError, or,
   with `on_error`, is passed to it and skipped (on_error may raise instead)."""
-  with open(path, 'rb') as f:
-    for number, raw in enumerate(f, 1):
-      if number == 1 and raw.startswith(_BOM):
-        raw = raw[len(_BOM):]
-      if not raw.strip():
-        continue
-      try:
-        row = json_object(raw)
-      except JsonLineError as e:
-        error = JsonLineError(e.reason, e.detail, f'{path}:{number}')
-        if on_error is None:
-          raise error from None
-        on_error(error)
-        continue
-      yield number, row
+  for number, row, _, _ in read_jsonl_spans(path, on_error):
+    yield number, row
+
+
+def read_jsonl_spans(path: str, on_error: Callable[[JsonLineError], None] | None = None
+                     ) -> Iterator[tuple[int, dict[str, Any], int, int]]:
+  """read_jsonl with each line's (byte offset, byte length): what a lazy reader keeps."""
+  for number, offset, raw in raw_lines(path):
+    try:
+      row = json_object(raw)
+    except JsonLineError as e:
+      error = JsonLineError(e.reason, e.detail, f'{path}:{number}')
+      if on_error is None:
+        raise error from None
+      on_error(error)
+      continue
+    yield number, row, offset, len(raw)

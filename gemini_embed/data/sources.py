@@ -8,8 +8,9 @@ raises `BadInputError` naming file:line (file:record for ArrayRecord) and the
 reason; otherwise bad rows are skipped and counted by reason in an `InputReport`.
 A dataset left with no valid row is an error naming it.
 
-JSONL rows are parsed once (jsonl.py) and held in memory. ArrayRecord files are
-scanned once (to count and index the valid records every process agrees on) and
+JSONL files are scanned once (jsonl.py) for the byte spans of their valid lines and
+read again on access (JsonlExamples: not resident, random access for grain's exact
+resume). ArrayRecord files are scanned once (to count and index the valid records every process agrees on) and
 read lazily; so are Parquet files and Hugging Face datasets (table_sources.py: their
 columns mapped to these fields). Format 'seqio' reads registered seqio Tasks (seqio_reader.py) through
 the same checks.
@@ -24,6 +25,7 @@ import json
 import os
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 from absl import logging
 from array_record.python.array_record_module import ArrayRecordWriter
 from grain.sources import ArrayRecordDataSource
@@ -147,6 +149,38 @@ class ArrayRecordExamples:
     return parse_row(self._sources[file_index][record], self._max_chars)
 
 
+class JsonlExamples:
+  """Random access to the valid lines of JSONL files, parsed on read: the files stay on
+  disk, and memory holds 16 bytes per valid line (its file, offset and length)."""
+
+  def __init__(self, paths: Sequence[str], spans: Sequence[tuple[int, int, int]],
+               max_chars: int):
+    self._paths = list(paths)
+    self._file = np.asarray([s[0] for s in spans], np.int32)
+    self._offset = np.asarray([s[1] for s in spans], np.int64)
+    self._length = np.asarray([s[2] for s in spans], np.int32)
+    self._max_chars = max_chars
+    self._fds: dict[int, int] = {}
+
+  def __len__(self) -> int:
+    return len(self._offset)
+
+  def __getitem__(self, index: int) -> Example:
+    file_index = int(self._file[index])  # IndexError past the end ends iteration
+    fd = self._fds.get(file_index)
+    if fd is None:  # pread: no shared file position, so reader threads need no lock
+      fd = self._fds.setdefault(file_index, os.open(self._paths[file_index], os.O_RDONLY))
+    raw = os.pread(fd, int(self._length[index]), int(self._offset[index]))
+    return parse_row(raw, self._max_chars)
+
+  def __getstate__(self):  # file descriptors do not cross process boundaries
+    return {**self.__dict__, '_fds': {}}
+
+  def __del__(self):
+    for fd in getattr(self, '_fds', {}).values():
+      os.close(fd)
+
+
 def load_examples(name: str, entry, *, root: str, strict: bool, max_chars: int,
                   report: InputReport) -> Sequence[Example]:
   """The valid examples of one dataset entry, as a random-access sequence."""
@@ -194,15 +228,16 @@ def load_examples(name: str, entry, *, root: str, strict: bool, max_chars: int,
         if example(where, row) is not None:
           valid.append((file_index, record))
     result = ArrayRecordExamples(paths, valid, max_chars)
-  else:
-    if entry.format == 'seqio':  # `files` names seqio Tasks, comma-separated
-      paths = [t.strip() for t in entry.files.split(',') if t.strip()]
-      rows = ((where, row) for task in paths for where, row in _seqio_rows(task))
-    else:
-      paths = expand_files(name, entry.files, root)
-      rows = ((f'{path}:{line}', row) for path in paths
-              for line, row in jsonl.read_jsonl(path, on_error=bad_line))
+  elif entry.format == 'seqio':  # `files` names seqio Tasks, comma-separated
+    paths = [t.strip() for t in entry.files.split(',') if t.strip()]
+    rows = ((where, row) for task in paths for where, row in _seqio_rows(task))
     result = [e for e in (example(where, row) for where, row in rows) if e is not None]
+  else:  # JSONL: scanned once for the valid lines' byte spans, read again on access
+    paths = expand_files(name, entry.files, root)
+    spans = [(file_index, offset, length) for file_index, path in enumerate(paths)
+             for line, row, offset, length in jsonl.read_jsonl_spans(path, on_error=bad_line)
+             if example(f'{path}:{line}', row) is not None]
+    result = JsonlExamples(paths, spans, max_chars)
   total_skipped = sum(counts.values())
   if total_skipped:
     logging.warning('dataset %s: skipped %d bad rows: %s', name, total_skipped, dict(counts))
