@@ -138,6 +138,32 @@ def test_the_command_line_at_a_step_in_bfloat16(exported, tmp_path):
   assert bad.returncode != 0 and 'no checkpoint at step 9; available: [3]' in bad.stderr
 
 
+def test_hf_format_with_transformers_alone(exported, tmp_path):
+  """--format=hf: AutoModel + AutoTokenizer, mean pooling and the projection by hand
+  (NumPy) give our document embeddings."""
+  import torch
+  import transformers
+  from safetensors.numpy import load_file
+  family, workdir, _, _, ours = exported
+  if family != 'gemma3':
+    pytest.skip('one family: the format does not depend on it')
+  out = str(tmp_path / 'hf')
+  export(workdir, out, fmt='hf')
+  assert not os.path.exists(os.path.join(out, 'modules.json'))
+  tok = transformers.AutoTokenizer.from_pretrained(out)
+  model = transformers.AutoModel.from_pretrained(out).eval()
+  texts = ['title: none | text: ' + t for t in DOCUMENTS]
+  batch = tok(texts, padding=True, truncation=True, return_tensors='pt')
+  with torch.no_grad():
+    hidden = model(**batch).last_hidden_state.numpy().astype(np.float64)
+  mask = batch['attention_mask'].numpy()[..., None]
+  pooled = (hidden * mask).sum(1) / mask.sum(1)
+  emb = pooled @ load_file(os.path.join(out, 'projection.safetensors'))['projection']
+  got = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+  want = mrl_view(ours[('document', None)], got.shape[1])
+  assert float(np.max(np.abs(got - want))) < TOL
+
+
 def test_parse_workdir():
   assert parse_workdir('runs/demo/soup') == ('runs/demo/soup', None)
   assert parse_workdir('runs/demo/soup:40') == ('runs/demo/soup', 40)
