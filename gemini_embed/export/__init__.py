@@ -45,6 +45,23 @@ def parse_workdir(arg: str) -> tuple[str, int | None]:
   return arg, None
 
 
+def base_llm(run_config, limit: int = 8) -> str:
+  """The LLM a run started from: `init_from` followed through workdirs (a fine-tune's
+  pre-finetuning run, …) to the HF/GGUF directory, with the layers the run kept."""
+  source, config = run_config.get('init_from') or '', run_config
+  for _ in range(limit):
+    path = os.path.join(source, 'config.json') if source else ''
+    if not (path and os.path.exists(path) and os.path.exists(os.path.join(source, 'model.json'))):
+      break
+    with open(path) as f:
+      config = ml_collections.ConfigDict(json.load(f))
+    source = config.get('init_from') or ''
+  if not source:
+    return 'a randomly initialised backbone'
+  layers = config.get('truncate_layers') or 0
+  return f'{source} (its first {layers} layers)' if layers else source
+
+
 def export(workdir: str, output: str, step: int | None = None, *,
            fmt: str = 'sentence-transformers', dtype: str = 'float32') -> dict:
   """Writes OUT (see the module doc); returns a summary (step, family, dims, files)."""
@@ -85,7 +102,7 @@ def export(workdir: str, output: str, step: int | None = None, *,
                       {'projection': np.ascontiguousarray(params['projection'].astype(np_dtype))})
   card = model_card(
       workdir=workdir, step=step, family=cfg.family,
-      base=str(run_config.get('init_from') or 'a randomly initialised backbone'),
+      base=base_llm(run_config),
       embed_dim=info.embed_dim, mrl_dims=info.mrl_dims, max_seq_length=max_len,
       query_max_len=int(data.query_max_len), doc_max_len=int(data.doc_max_len),
       prompts=prompts(tasks), remote_code=remote, dtype=dtype)

@@ -6,19 +6,29 @@ import json
 import os
 
 
+def _score(x) -> str:
+  return '–' if x is None else f'{100 * x:.2f}'
+
+
 def dev_scores(workdir: str) -> str | None:
-  """A markdown table of results.json's aggregates (the workdir's, else its parent's:
-  `make demo` writes DIR/results.json beside DIR/soup/)."""
+  """A markdown table of results.json's aggregates for this model (its rows are those whose
+  `model` is the workdir's name; all rows when none is), from the workdir's results.json,
+  else its parent's (`make demo` writes DIR/results.json beside DIR/soup/)."""
+  name = os.path.basename(os.path.normpath(workdir))
   for path in (os.path.join(workdir, 'results.json'),
                os.path.join(os.path.dirname(os.path.abspath(workdir)), 'results.json')):
-    if os.path.exists(path):
-      with open(path) as f:
-        results = json.load(f)
-      rows = [f'| {label} | {a["mean_task"]:.4f} | {a["mean_type"]:.4f} |'
-              for label, a in results.get('aggregates', {}).items()]
-      if rows:
-        return (f'Dev-suite scores ({os.path.basename(path)}: {results.get("suite", "?")}):\n\n'
-                '| system | mean (task) | mean (type) |\n|---|---|---|\n' + '\n'.join(rows))
+    if not os.path.exists(path):
+      continue
+    with open(path) as f:
+      results = json.load(f)
+    aggregates = results.get('aggregates', {})
+    systems = results.get('systems', {})
+    mine = [label for label in aggregates if systems.get(label, {}).get('model') == name]
+    rows = [f'| {label} | {_score(aggregates[label].get("mean_task"))} | '
+            f'{_score(aggregates[label].get("mean_type"))} |' for label in (mine or aggregates)]
+    if rows:
+      return (f'Dev-suite scores (×100) from `{path}` (suite `{results.get("suite", "?")}`):\n\n'
+              '| system@dim | mean (task) | mean (type) |\n|---|---:|---:|\n' + '\n'.join(rows))
   return None
 
 
@@ -59,7 +69,8 @@ def model_card(*, workdir: str, step: int, family: str, base: str, embed_dim: in
               '`use_bidirectional_attention` (config.json); its sliding layers attend within '
               '|i - j| <= window // 2, as in training.', '']
   lines += ['## Prompts', '', '| name | prompt |', '|---|---|']
-  lines += [f'| {name} | `{prompt}` |' for name, prompt in prompts.items()]
+  lines += [f'| {name} | `{prompt}` |'.replace(' | query', ' \\| query').replace(' | text', ' \\| text')
+            for name, prompt in prompts.items()]
   scores = dev_scores(workdir)
   if scores:
     lines += ['', '## Scores', '', scores]
