@@ -108,6 +108,7 @@ def test_exported_weights_reimport_bitwise(exported):
     np.testing.assert_array_equal(np.asarray(a[path]), np.asarray(value), err_msg=str(path))
 
 
+@pytest.mark.parametrize('exported', ['gemma3'], indirect=True)  # one family is enough
 def test_the_command_line_at_a_step_in_bfloat16(exported, tmp_path):
   """`python -m gemini_embed.export --workdir=DIR:STEP --dtype=bfloat16`: bfloat16 tensors
   that load and embed like the float32 export up to bfloat16 rounding."""
@@ -115,9 +116,7 @@ def test_the_command_line_at_a_step_in_bfloat16(exported, tmp_path):
   import struct
 
   from tests.train_fixtures import ROOT, train_env
-  family, workdir, out32, _, ours = exported
-  if family != 'gemma3':
-    pytest.skip('one family: the command line and dtype do not depend on it')
+  _, workdir, _, _, ours = exported
   out = str(tmp_path / 'bf16')
   run = subprocess.run([sys.executable, '-m', 'gemini_embed.export', f'--workdir={workdir}:3',
                         f'--output={out}', '--dtype=bfloat16'], env=train_env(1), cwd=ROOT,
@@ -138,15 +137,14 @@ def test_the_command_line_at_a_step_in_bfloat16(exported, tmp_path):
   assert bad.returncode != 0 and 'no checkpoint at step 9; available: [3]' in bad.stderr
 
 
+@pytest.mark.parametrize('exported', ['gemma3'], indirect=True)
 def test_hf_format_with_transformers_alone(exported, tmp_path):
   """--format=hf: AutoModel + AutoTokenizer, mean pooling and the projection by hand
   (NumPy) give our document embeddings."""
   import torch
   import transformers
   from safetensors.numpy import load_file
-  family, workdir, _, _, ours = exported
-  if family != 'gemma3':
-    pytest.skip('one family: the format does not depend on it')
+  _, workdir, _, _, ours = exported
   out = str(tmp_path / 'hf')
   export(workdir, out, fmt='hf')
   assert not os.path.exists(os.path.join(out, 'modules.json'))
@@ -189,12 +187,11 @@ def _write_local_suite(root) -> dict:
   return dict(pairs=pairs)
 
 
+@pytest.mark.parametrize('exported', ['llama'], indirect=True)  # remote code and a learned τ
 def test_mteb_on_the_export_reproduces_our_runners(exported, tmp_path):
   """mteb (its sentence-transformers wrapper, the exported prompts) on local tasks gives
   the scores our own runners give with the restored run (what `evaluate` computes)."""
-  family, workdir, out, _, _ = exported
-  if family != 'llama':
-    pytest.skip('one family (remote code, learned τ) keeps CI time small')
+  _, workdir, out, _, _ = exported
   mteb = pytest.importorskip('mteb')
   from datasets import Dataset, DatasetDict
   from mteb.abstasks.retrieval import AbsTaskRetrieval

@@ -204,8 +204,11 @@ def load_examples(name: str, entry, *, root: str, strict: bool, max_chars: int,
 
   if entry.format in TABLE_FORMATS:  # scanned once here, read again on access
     where = f'config.data.datasets.{name}'
-    paths = (expand_files(name, entry.files, root) if entry.format == 'parquet'
-             else [entry.files.strip()])
+    if entry.format == 'parquet':
+      paths = expand_files(name, entry.files, root)
+    else:  # a saved directory (relative to root, like globs), else a Hub name
+      local = os.path.join(root, entry.files.strip())
+      paths = [local if os.path.isdir(local) else entry.files.strip()]
     try:
       table = table_sources.open_table(entry, paths, where)
     except (OSError, ValueError) as e:

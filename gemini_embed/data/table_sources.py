@@ -162,8 +162,9 @@ class TableExamples:
 
 
 def open_table(entry, paths: Sequence[str], where: str):
-  """The entry's table: ParquetRows over `paths`, or HFDatasetRows of its `files`."""
+  """The entry's table: ParquetRows over `paths`, or HFDatasetRows of `paths[0]` (a
+  directory, or a Hub name)."""
   columns = dict(entry.get('columns') or {})
   if entry.format == 'parquet':
     return ParquetRows(paths, columns, where)
-  return HFDatasetRows(entry.files.strip(), entry.get('split', 'train'), columns, where)
+  return HFDatasetRows(paths[0], entry.get('split', 'train'), columns, where)

@@ -60,7 +60,7 @@ def test_hf_dataset_directory_with_a_column_mapping(tmp_path):
   datasets.DatasetDict({'train': data, 'test': data.select([0])}).save_to_disk(
       str(tmp_path / 'hf'))
   columns = {'question': 'query', 'answer': 'positive', 'hard': 'negative', 'heading': 'title'}
-  entry = dataset_entry(str(tmp_path / 'hf'), 't', format='hf_dataset', columns=columns)
+  entry = dataset_entry('hf', 't', format='hf_dataset', columns=columns)  # relative to root
   examples, report = _load(entry, tmp_path)
   assert list(examples) == [sources.Example('q0', 'p0', ('n0', 'm0'), 't0'),
                             sources.Example('q1', 'p1', ('n1',), None)]
