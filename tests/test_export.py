@@ -72,6 +72,25 @@ def test_prompts_matter(exported):
   assert np.max(np.abs(bare - mrl_view(ours[('query', 'retrieval')], bare.shape[1]))) > 1e-2
 
 
+@pytest.mark.parametrize('exported', ['gemma3'], indirect=True)
+def test_gemma_window_is_exercised(exported, tmp_path):
+  """Guards the parity test: the same export with Gemma 3's window widened past the texts
+  embeds the long document differently, so the window semantics are under test."""
+  import json
+  import shutil
+  _, _, out, _, ours = exported
+  wide = str(tmp_path / 'wide')
+  shutil.copytree(out, wide)
+  config = read_json(os.path.join(wide, 'config.json'))
+  assert config['use_bidirectional_attention'] and config['sliding_window'] == 6
+  config['sliding_window'] = 128
+  with open(os.path.join(wide, 'config.json'), 'w') as f:
+    json.dump(config, f)
+  got = _theirs(wide, DOCUMENTS, 'document')
+  want = mrl_view(ours[('document', None)], got.shape[1])
+  assert np.max(np.abs(got - want)) > 1e-3
+
+
 def test_files_and_card(exported):
   family, workdir, out, summary, _ = exported
   assert read_json(os.path.join(out, 'modules.json'))[2]['path'] == '2_Dense'
