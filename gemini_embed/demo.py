@@ -82,7 +82,7 @@ def main(argv):
   with open(mode_file, 'w') as f:
     json.dump(mode, f)
 
-  if not os.path.exists(os.path.join(corpora, 'dev')):
+  if not os.path.exists(os.path.join(corpora, 'dev', 'halves.json')):  # (older: no halves)
     caps = ['--max_dev=40', '--max_rows=2000', '--max_man_pages=40'] if quick else \
         ['--max_dev=100', '--max_rows=8000', '--max_man_pages=150']
     stage('real corpora (training sets + dev suite)',
@@ -109,7 +109,7 @@ def main(argv):
   else:
     stage('evaluate on the dev suite, beside the peers',
           module('evaluate', '--workdir=' + ','.join(f'{r}={path[r]}' for r in RUNS),
-                 f'--suite={os.path.join(corpora, "dev")}', f'--output={results}',
+                 f'--suite={os.path.join(corpora, "dev")}', '--half=report', f'--output={results}',
                  '--peers=' + (','.join(_PEERS.value) or 'none')))
     with open(evaluated_file, 'w') as f:
       json.dump(evaluated, f)
@@ -143,11 +143,18 @@ def summary(results_json: str) -> str:
   with open(results_json) as f:
     res = json.load(f)
   agg = res['aggregates']
-  lines = ['', 'system                 Mean(Task)  Mean(Type)  Borda rank']
-  pct = lambda v: '         –' if v is None or v != v else f'{100 * v:10.2f}'
+  lines = ['', f'suite: {res.get("suite")} (half: {res.get("half")}); [95% bootstrap interval]',
+           'system                 Mean(Task)                Mean(Type)                Borda rank']
+
+  def pct(a, key):
+    v, iv = a[key], (a.get('intervals') or {}).get(key)
+    if v is None or v != v:
+      return f'{"–":25s}'
+    return f'{100 * v:6.2f}' + (f' [{100 * iv[0]:6.2f}, {100 * iv[1]:6.2f}]' if iv else ' ' * 17)
+
   for label, a in agg.items():
-    lines.append(f'{label:22s} {pct(a["mean_task"])} {pct(a["mean_type"]):>11s} '
-                 f'{a["borda_rank"]:11.0f}')
+    lines.append(f'{label:22s} {pct(a, "mean_task")} {pct(a, "mean_type")} '
+                 f'{a["borda_rank"]:6.0f}')
   return '\n'.join(lines)
 
 
