@@ -84,7 +84,7 @@ def main(argv):
 
   if not os.path.exists(os.path.join(corpora, 'dev', 'halves.json')):  # (older: no halves)
     caps = ['--max_dev=40', '--max_rows=2000', '--max_man_pages=40'] if quick else \
-        ['--max_dev=100', '--max_rows=8000', '--max_man_pages=150']
+        ['--max_dev=130', '--max_rows=8000', '--max_man_pages=150']
     stage('real corpora (training sets + dev suite)',
           module('data.build_corpora', f'--out={corpora}', *caps))
   stage(f'offline LLM: {_LLM.value}', module('models.fetch_offline', _LLM.value))

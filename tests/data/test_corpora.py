@@ -99,7 +99,7 @@ def test_gettext_pairs_split_by_domain(tmp_path):
   for d in domains + ['iso_3166']:
     for lang in ('de', 'ru'):
       _write_mo(str(tmp_path / f'locale/{lang}/LC_MESSAGES/{d}.mo'),
-                {f'Open the {d} file number {k}': f'{lang} {d} {k}' for k in range(6)} |
+                {f'Open the {d} file number {k}': f'{lang} {d[::-1]} n{k}' for k in range(6)} |
                 {'%s%s%s': 'x', 'OK': 'Gut', 'menu\x04Save the file now': f'{lang} save'})
   pairs = gettext_catalogs.read_catalog(str(tmp_path / 'locale/de/LC_MESSAGES/app1.mo'))
   assert ('Save the file now', 'de save') in pairs and len(pairs) == 7
@@ -109,10 +109,11 @@ def test_gettext_pairs_split_by_domain(tmp_path):
   dev = {d for d in domains if is_dev(d, 30)}
   assert dev and dev != set(domains)
   train = _read(tmp_path / 'out/train/gettext_bitext.jsonl')
-  train_domains = {r['positive'].split()[1] for r in train if not r['positive'].endswith('save')}
+  train_domains = {r['positive'].split()[1][::-1] for r in train
+                   if not r['positive'].endswith('save')}
   assert train_domains == set(domains) - dev
   rows = [r for h in _both(tmp_path / 'out', 'bitext/gettext_en_ru/test.jsonl').values() for r in h]
-  assert rows and {r['tgt'].split()[1] for r in rows} <= dev | {'save'}
+  assert rows and {r['tgt'].split()[1][::-1] for r in rows} <= dev
   for lang in ('de', 'ru'):  # a message in LANG → its English original
     halves = _both(tmp_path / 'out', f'retrieval/gettext_xling_{lang}_en/corpus.jsonl')
     english = {h: {r['text'] for r in docs} for h, docs in halves.items()}
@@ -256,13 +257,13 @@ def test_corpus_output_splits_rows_queries_and_their_documents_by_unit(tmp_path)
     assert queries and all(half_of(units[int(q['_id'][1:])]) == half for q in queries)
     assert {f'd{q["_id"][1:]}' for q in queries} <= docs  # a query's document is beside it
   assert ('extra' in docs) == (half_of('unit-extra') == 'report')
-  out.classification('c', [{'text': f't{i}', 'label': 'ab'[i % 2]} for i in range(4)],
+  out.classification('c', [{'text': f't{i}', 'label': 'ab'[i % 2]} for i in range(20)],
                      [{'text': f's{i}', 'label': 'abc'[i % 3]} for i in range(30)],
-                     units[:4], units[:30])
+                     units[:20], units[:30])
   for half in HALVES:
     train_labels = {r['label'] for r in _read(tmp_path / 'dev' / half / 'classification/c/train.jsonl')}
     test = _read(tmp_path / 'dev' / half / 'classification/c/test.jsonl')
-    assert {r['label'] for r in test} <= train_labels  # a label unseen in training is left out
+    assert {r['label'] for r in test} == train_labels == {'a', 'b'}  # 'c' was never trained
   try:
     out.rows('sts', 's', [{'text1': 'a', 'text2': 'b', 'score': 1}], [])
   except ValueError as e:

@@ -15,7 +15,9 @@ whose English text never occurs in training, in six languages of four scripts.
                                        the translation of a same-domain message) 0
 
 Every row's source unit (its half, output.py) is the English message (case-folded), so a
-message and all its translations are in one half. A language without messages is
+message and all its translations are in one half. A translation that repeats a token of
+its English (`copies_english`: identifiers, option names, format directives, numbers)
+is left out: string overlap would match it without any knowledge of the language. A language without messages is
 skipped (its tasks are not written).
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import re
 import zlib
 
 from gemini_embed.data.corpora.output import CorpusOutput, capped, is_dev
@@ -32,6 +35,7 @@ XLING_FROM_ENGLISH = ('fr',)
 BITEXT = ('es', 'ru')
 CLASSIFICATION_XLING = ('de', 'ru', 'zh_CN')
 LANGUAGES = ('de', 'es', 'fr', 'ja', 'ru', 'zh_CN')
+_TOKEN = re.compile(r'[\w%$.:/-]*[A-Za-z0-9][\w%$.:/-]*', re.ASCII)
 MIN_DOMAIN_MESSAGES = 40  # a domain is a class (or cluster) only with this many messages
 
 
@@ -48,6 +52,18 @@ class Message:
     return have[zlib.crc32(self.unit.encode('utf-8')) % len(have)] if have else None
 
 
+def _tokens(text: str) -> set[str]:
+  return {t.casefold() for t in _TOKEN.findall(text) if len(t) >= 3}
+
+
+def copies_english(english: str, translation: str) -> bool:
+  """Does the translation repeat a token of the English (an option name, an identifier, a
+  format directive such as %pB, a number, a cognate spelled the same)? Such pairs are
+  matched by string overlap alone: a character n-gram baseline found 47–86 nDCG@10 in
+  cross-lingual retrieval before they were left out."""
+  return bool(_tokens(english) & _tokens(translation))
+
+
 def messages(dev_pairs: dict[str, list[tuple[str, str, str]]],
              train_english: set[str]) -> list[Message]:
   """One Message per unseen English text, with its translations in LANGUAGES, sorted."""
@@ -60,7 +76,8 @@ def messages(dev_pairs: dict[str, list[tuple[str, str, str]]],
       if unit in train_english:
         continue
       m = by_unit.setdefault(unit, Message(unit, english, domain, {}))
-      m.translations.setdefault(language, translation)
+      if not copies_english(english, translation):
+        m.translations.setdefault(language, translation)
   return [by_unit[u] for u in sorted(by_unit)]
 
 
@@ -160,7 +177,7 @@ def _domain_tasks(out, msgs, max_dev):
       out.classification(f'gettext_domain_xling_{language}', train_rows,
                          [{'text': m.translations[language], 'label': m.domain} for m in test],
                          train_units, [m.unit for m in test])
-  shown = _balanced(test_part, max_dev * 2, 'gettext_clusters')
+  shown = _balanced(test_part, max_dev * 4, 'gettext_clusters')
   rows = []
   for m in shown:
     options = ['en'] + [x for x in LANGUAGES if x in m.translations]

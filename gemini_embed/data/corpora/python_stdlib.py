@@ -126,7 +126,7 @@ def _write_dev(out: CorpusOutput, dev: list[Function], max_dev: int) -> None:
   out.retrieval('stdlib_code', [(f.qualname, f.summary) for f in queries],
                 [(f.qualname, '', f.code) for f in pool],
                 [(f.qualname, f.qualname) for f in queries])
-  code_queries = capped(pool, max_dev // 2, 'dev_doc_queries')
+  code_queries = capped(pool, max_dev, 'dev_doc_queries')
   out.retrieval('stdlib_code_to_doc', [(f.qualname, f.code) for f in code_queries],
                 [(f.qualname, '', f.summary) for f in pool],
                 [(f.qualname, f.qualname) for f in code_queries])
