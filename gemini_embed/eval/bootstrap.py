@@ -43,7 +43,6 @@ from typing import Mapping
 import numpy as np
 from scipy.stats import rankdata
 
-from gemini_embed.eval import metrics
 
 REPLICATES = 1000
 LEVEL = 0.95
@@ -126,8 +125,31 @@ def replicate_scores(items: ItemScores, idx: np.ndarray) -> np.ndarray:
     labels = np.asarray(c['labels'])[idx]
     return np.max([_row_average_precision(labels, np.asarray(s, np.float64)[idx])
                    for s in c['similarities']], axis=0)
-  labels, clusters = np.asarray(c['labels']), np.asarray(c['clusters'])
-  return np.array([metrics.v_measure(labels[row], clusters[row]) for row in idx])
+  return _row_v_measure(np.asarray(c['labels']), np.asarray(c['clusters']), idx)
+
+
+def _xlogy_sum(p: np.ndarray, q: np.ndarray, axes) -> np.ndarray:
+  """Σ p·log(q) over `axes`, with 0·log(·) = 0."""
+  safe = np.where(p > 0, q, 1.0)
+  return np.sum(np.where(p > 0, p * np.log(safe), 0.0), axis=axes)
+
+
+def _row_v_measure(labels: np.ndarray, clusters: np.ndarray, idx: np.ndarray) -> np.ndarray:
+  """metrics.v_measure (β = 1) of each row of idx, from one batched contingency table."""
+  _, c = np.unique(labels, return_inverse=True)
+  _, k = np.unique(clusters, return_inverse=True)
+  n_c, n_k = c.max() + 1, k.max() + 1
+  rows, n = idx.shape
+  flat = (np.arange(rows)[:, None] * n_c + c[idx]) * n_k + k[idx]
+  joint = np.bincount(flat.ravel(), minlength=rows * n_c * n_k).reshape(rows, n_c, n_k) / n
+  p_c, p_k = joint.sum(axis=2), joint.sum(axis=1)
+  h_c, h_k = -_xlogy_sum(p_c, p_c, 1), -_xlogy_sum(p_k, p_k, 1)
+  h_c_given_k = -_xlogy_sum(joint, joint / np.maximum(p_k[:, None, :], 1e-300), (1, 2))
+  h_k_given_c = -_xlogy_sum(joint, joint / np.maximum(p_c[:, :, None], 1e-300), (1, 2))
+  homogeneity = np.where(h_c > 0, 1 - h_c_given_k / np.where(h_c > 0, h_c, 1), 1.0)
+  completeness = np.where(h_k > 0, 1 - h_k_given_c / np.where(h_k > 0, h_k, 1), 1.0)
+  total = homogeneity + completeness
+  return np.divide(2 * homogeneity * completeness, total, out=np.zeros(rows), where=total > 0)
 
 
 def point_score(items: ItemScores) -> float:

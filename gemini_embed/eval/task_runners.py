@@ -235,8 +235,9 @@ def run_pair_classification(task: PairClassificationTask, system: EncodeFn, dims
         scores[f'{name}_{metric}'] = best_f1[metric]
     for metric in ('ap', 'accuracy', 'f1', 'precision', 'recall'):
       scores[f'max_{metric}'] = max(scores[f'{n}_{metric}'] for n in similarities)
+    distinct = [similarities[n] for n in ('cosine', 'euclidean', 'manhattan')]  # dot = cosine
     out[dim] = DimScores(scores, ItemScores('max_ap', {
-        'labels': task.labels, 'similarities': np.stack(list(similarities.values()))}))
+        'labels': task.labels, 'similarities': np.stack(distinct)}))
   return out
 
 

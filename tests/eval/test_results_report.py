@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gemini_embed.eval import Bm25Okapi, evaluate_tasks, load_suite, write_results
-from gemini_embed.eval.suite_evaluation import aggregate
+from gemini_embed.eval.suite_evaluation import aggregate, comparison
 from tests.eval.synthetic_suite import WIDTH, OracleEncoder, ShuffledEncoder, write_suite
 
 
@@ -73,10 +73,8 @@ def test_comparison_is_in_the_json_the_markdown_and_the_compare_tool(written):
                         capture_output=True, text=True, check=True)
   line = next(x for x in done.stdout.splitlines() if x.strip().startswith('Mean(Task)'))
   assert line.split()[-1] == '0.000'  # P(shuffled > oracle)
-  bad = subprocess.run([sys.executable, '-m', 'gemini_embed.eval.compare',
-                        f'--results={paths["json"]}', '--compare=nobody@1,oracle@16'],
-                       capture_output=True, text=True)
-  assert bad.returncode != 0 and "no system 'nobody@1'" in bad.stderr
+  with pytest.raises(ValueError, match="no system 'nobody@1'"):
+    comparison(results, 'nobody@1', 'oracle@16')
 
 
 def test_plot_is_a_png(written):
