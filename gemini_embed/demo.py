@@ -30,6 +30,8 @@ _CORPORA = flags.DEFINE_string('corpora', None, 'Corpora directory (default: WOR
 _PEERS = flags.DEFINE_list('peers', ['bm25', 'minilm'], 'Baselines in the results table.')
 
 RUNS = ('init', 'prefinetune', 'finetune-a', 'finetune-b', 'soup')
+COMPARISONS = (('finetune-b', 'finetune-a'), ('soup', 'finetune-a'), ('soup', 'finetune-b'),
+               ('finetune-a', 'prefinetune'))
 
 
 def stage(title: str, cmd: list[str]) -> None:
@@ -110,7 +112,9 @@ def main(argv):
     stage('evaluate on the dev suite, beside the peers',
           module('evaluate', '--workdir=' + ','.join(f'{r}={path[r]}' for r in RUNS),
                  f'--suite={os.path.join(corpora, "dev")}', '--half=report', f'--output={results}',
-                 '--peers=' + (','.join(_PEERS.value) or 'none')))
+                 '--peers=' + (','.join(_PEERS.value) or 'none'),
+                 # paired bootstraps: the seed spread, and the soup against each ingredient
+                 *(f'--compare={a}@768,{b}@768' for a, b in COMPARISONS)))
     with open(evaluated_file, 'w') as f:
       json.dump(evaluated, f)
   plot_loss_curves({r: path[r] for r in RUNS[1:4]}, os.path.join(out, 'plots', 'loss_curves.png'))
