@@ -2,9 +2,9 @@
 
 The reference below follows the scheme bootstrap.py documents (the same index draws:
 `default_rng([seed, crc32(task)])` for items, `default_rng([seed, crc32('tasks:' +
-type)])` for tasks; task replicates centred on the task's score), but computes every
-statistic its own way — ranks and Pearson by
-hand, AP and V-measure with scikit-learn — one replicate at a time in Python loops.
+type)])` for tasks; replicates of non-mean statistics centred on the task's score), but
+computes every statistic its own way — ranks and Pearson by hand, AP and V-measure with
+scikit-learn — one replicate at a time in Python loops.
 With the draws shared, the two must agree to rounding, replicate by replicate: a
 mistake in the statistics, in the two-level resampling or in the aggregation shows.
 A second test checks the interval's width against the normal theory on iid data.
@@ -95,7 +95,8 @@ def _reference_replicates(items_by_task):
          for t in TYPES}
   point = {t: _reference_statistic(items_by_task[t], np.arange(items_by_task[t].size))
            for t in TYPES}
-  centred = {t: [r - (sum(raw[t]) / B - point[t]) for r in raw[t]] for t in TYPES}
+  centred = {t: raw[t] if items_by_task[t].statistic == 'mean' else
+             [r - (sum(raw[t]) / B - point[t]) for r in raw[t]] for t in TYPES}
   for b in range(B):
     score = {t: centred[t][b] for t in TYPES}
     for t in TYPES:
