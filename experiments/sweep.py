@@ -5,7 +5,9 @@ r"""Expand a config's `sweep(add)` into training runs, one workdir each.
 Prints the `python -m gemini_embed.train` command of every point (each point's
 overrides become `--config.FIELD=VALUE` flags and name its workdir); with --run it
 runs them one after another (rerunning resumes, as every train command does), then
-compares them with one `evaluate --workdir=name=DIR,...` if --suite is given.
+compares them with one `evaluate --workdir=name=DIR,...` if --suite is given, on the
+suite's `select` half: a sweep's fit picks a point, and picking is done on select (the
+report half is for the tables).
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ def main() -> None:
   if args.run and args.suite:
     subprocess.run([sys.executable, '-m', 'gemini_embed.evaluate', f'--suite={args.suite}',
                     '--workdir=' + ','.join(f'{n}={d}' for n, d in runs.items()),
-                    f'--output={args.workdir}/results.json', '--peers=none'], check=True)
+                    '--half=select', f'--output={args.workdir}/results.json', '--peers=none'],
+                   check=True)
 
 
 if __name__ == '__main__':

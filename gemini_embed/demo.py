@@ -31,6 +31,8 @@ _CORPORA = flags.DEFINE_string('corpora', None, 'Corpora directory (default: WOR
 _PEERS = flags.DEFINE_list('peers', ['bm25', 'minilm'], 'Baselines in the results table.')
 
 RUNS = ('init', 'prefinetune', 'finetune-a', 'finetune-b', 'soup')
+COMPARISONS = (('finetune-b', 'finetune-a'), ('soup', 'finetune-a'), ('soup', 'finetune-b'),
+               ('finetune-a', 'prefinetune'))
 
 
 def stage(title: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
@@ -88,9 +90,9 @@ def main(argv):
   env.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.abspath(os.path.join(out, 'jax_cache')))
   env.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '1')
 
-  if not os.path.exists(os.path.join(corpora, 'dev')):
+  if not os.path.exists(os.path.join(corpora, 'dev', 'halves.json')):  # (older: no halves)
     caps = ['--max_dev=40', '--max_rows=2000', '--max_man_pages=40'] if quick else \
-        ['--max_dev=100', '--max_rows=8000', '--max_man_pages=150']
+        ['--max_dev=130', '--max_rows=8000', '--max_man_pages=150']
     stage('real corpora (training sets + dev suite)',
           module('data.build_corpora', f'--out={corpora}', *caps))
   stage(f'offline LLM: {_LLM.value}', module('models.fetch_offline', _LLM.value))
@@ -115,8 +117,10 @@ def main(argv):
   else:
     stage('evaluate on the dev suite, beside the peers',
           module('evaluate', '--workdir=' + ','.join(f'{r}={path[r]}' for r in RUNS),
-                 f'--suite={os.path.join(corpora, "dev")}', f'--output={results}',
-                 '--peers=' + (','.join(_PEERS.value) or 'none')), env)
+                 f'--suite={os.path.join(corpora, "dev")}', '--half=report', f'--output={results}',
+                 '--peers=' + (','.join(_PEERS.value) or 'none'),
+                 # paired bootstraps: the seed spread, and the soup against each ingredient
+                 *(f'--compare={a}@768,{b}@768' for a, b in COMPARISONS)), env)
     with open(evaluated_file, 'w') as f:
       json.dump(evaluated, f)
   plot_loss_curves({r: path[r] for r in RUNS[1:4]}, os.path.join(out, 'plots', 'loss_curves.png'))
@@ -149,11 +153,18 @@ def summary(results_json: str) -> str:
   with open(results_json) as f:
     res = json.load(f)
   agg = res['aggregates']
-  lines = ['', 'system                 Mean(Task)  Mean(Type)  Borda rank']
-  pct = lambda v: '         –' if v is None or v != v else f'{100 * v:10.2f}'
+  lines = ['', f'suite: {res.get("suite")} (half: {res.get("half")}); [95% bootstrap interval]',
+           'system                 Mean(Task)                Mean(Type)                Borda rank']
+
+  def pct(a, key):
+    v, iv = a[key], (a.get('intervals') or {}).get(key)
+    if v is None or v != v:
+      return f'{"–":25s}'
+    return f'{100 * v:6.2f}' + (f' [{100 * iv[0]:6.2f}, {100 * iv[1]:6.2f}]' if iv else ' ' * 17)
+
   for label, a in agg.items():
-    lines.append(f'{label:22s} {pct(a["mean_task"])} {pct(a["mean_type"]):>11s} '
-                 f'{a["borda_rank"]:11.0f}')
+    lines.append(f'{label:22s} {pct(a, "mean_task")} {pct(a, "mean_type")} '
+                 f'{a["borda_rank"]:6.0f}')
   return '\n'.join(lines)
 
 

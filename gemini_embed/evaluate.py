@@ -2,6 +2,7 @@ r"""Score runs (and their peers) on an MTEB-style suite:
 
     python -m gemini_embed.evaluate --workdir=DIR[,NAME=DIR2,...] --suite=SUITE_DIR \
         [--dims=768,1536,3072] [--output=FILE.json] [--peers=bm25,minilm] [--mesh=data:-1,fsdp:2]
+        [--half=report|select] [--bootstrap=1000] [--compare=A,B ...]
 
 Every workdir (training run or soup) is one model; `--peers` adds BM25 (retrieval
 and reranking only) and all-MiniLM-L6-v2, and `--st_model=DIR` any
@@ -9,6 +10,12 @@ sentence-transformers directory, so each result stands beside its baselines.
 Writes FILE.json plus a markdown table (FILE.md) and plots/score_vs_dim.png beside
 it; with several models, Mean(Task), Mean(Type) and a Borda ranking compare them.
 Each run is sharded over its training mesh (its config.json) or --mesh.
+
+A suite with two halves (build_corpora's) is scored on its `report` half unless
+--half=select (the half every choice is made on); the half used is printed and
+recorded. Every score and aggregate carries a bootstrap interval (eval/bootstrap.py:
+queries within tasks, tasks within types); each --compare=A,B (system labels as in the
+table, e.g. soup@768,finetune-a@768) prints the paired difference and P(A > B).
 """
 
 from __future__ import annotations
@@ -31,6 +38,12 @@ _ST_MODEL = flags.DEFINE_string('st_model', None, 'Another sentence-transformers
 _STEP = flags.DEFINE_integer('step', None, 'Checkpoint step of every run (default: latest).')
 _BATCH = flags.DEFINE_integer('batch_size', 64, 'Texts per encode batch.')
 _SAMPLES = flags.DEFINE_integer('samples_per_label', 8, 'Classification: n train examples per label.')
+_HALF = flags.DEFINE_enum('half', 'report', ['report', 'select'],
+                          'Half of a two-half suite: report (tables) or select (choices).')
+_BOOTSTRAP = flags.DEFINE_integer('bootstrap', 1000, 'Bootstrap replicates (0: no intervals).')
+_BOOTSTRAP_SEED = flags.DEFINE_integer('bootstrap_seed', 0, 'Seed of the bootstrap resamples.')
+_COMPARE = flags.DEFINE_multi_string('compare', [], 'A,B: paired comparison of two systems '
+                                     '(labels as in the table); repeatable.')
 _MESH = flags.DEFINE_string('mesh', None, 'Mesh to run on, e.g. data:-1,fsdp:2,tensor:1 '
                             "(default: each run's config.json mesh).")
 
@@ -45,6 +58,17 @@ def parse_runs(items: list[str]) -> dict[str, str]:
       raise app.UsageError(f'--workdir: two runs are named {name!r}; use NAME=DIR')
     runs[name] = path
   return runs
+
+
+def parse_compare(items: list[str]) -> list[tuple[str, str]]:
+  pairs = []
+  for item in items:
+    labels = [x.strip() for x in item.split(',')]
+    if len(labels) != 2 or not all(labels):
+      raise app.UsageError(f'--compare={item}: expected two system labels A,B '
+                           '(e.g. soup@768,finetune-a@768)')
+    pairs.append(tuple(labels))
+  return pairs
 
 
 def parse_dims(values: list[str], runs: dict[str, str]) -> list[int]:
@@ -97,7 +121,17 @@ def main(argv):
                                    sharding.parse_mesh(_MESH.value) if _MESH.value else None)
   systems.update(peer_systems([p for p in _PEERS.value if p], _ST_MODEL.value))
   dims = dims or run_dims or None
-  results = ev.evaluate_suite(_SUITE.value, systems, dims, samples_per_label=_SAMPLES.value)
+  pairs = parse_compare(_COMPARE.value)
+  for label in (x for pair in pairs for x in pair):
+    if label.rpartition('@')[0] not in systems and label not in systems:
+      raise app.UsageError(f'--compare: {label!r} names no system; the models are '
+                           f'{list(systems)} (labels are MODEL@DIM, or MODEL for BM25)')
+  folder, half = ev.resolve_half(_SUITE.value, _HALF.value)
+  print(f'suite: {folder} (half: {half or "none: a suite without halves, used whole"})',
+        flush=True)
+  results = ev.evaluate_suite(_SUITE.value, systems, dims, half=_HALF.value,
+                              samples_per_label=_SAMPLES.value, replicates=_BOOTSTRAP.value,
+                              seed=_BOOTSTRAP_SEED.value, compare=pairs)
   output = _OUTPUT.value or os.path.join(next(iter(runs.values()), '.'), 'eval', 'results.json')
   out_dir = os.path.dirname(os.path.abspath(output))
   paths = ev.write_results(results, out_dir)
@@ -106,6 +140,8 @@ def main(argv):
     shutil.move(paths['json'], output)
     shutil.move(paths['markdown'], stem + '.md')
   print(open(stem + '.md' if os.path.exists(stem + '.md') else paths['markdown']).read())
+  for entry in results['comparisons']:
+    print(ev.comparison_text(entry))
   print(f'wrote {output}')
 
 

@@ -2,13 +2,14 @@ r"""Model soups: average the parameters of fine-tuned checkpoints.
 
     python -m gemini_embed.soup --inputs=DIR[:STEP],DIR[:STEP],... --output=DIR \
         [--method=uniform|weighted|greedy] [--weights=0.5,0.3,0.2] [--suite=DEV_SUITE] \
-        [--mesh=data:-1,fsdp:2] [--overwrite]
+        [--half=select] [--mesh=data:-1,fsdp:2] [--overwrite]
 
 uniform   the arithmetic mean of every ingredient
 weighted  Σ w_i θ_i / Σ w_i with --weights
 greedy    ingredients sorted by dev score (Mean(Task) at the largest MRL dim on
-          --suite, the model sharded over the first ingredient's training mesh or
-          --mesh); each is kept only if the soup's dev score does not drop
+          the `select` half of --suite (--half), the model sharded over the first
+          ingredient's training mesh or --mesh); each is kept only if the soup's dev
+          score does not drop. The report half stays unseen for the tables.
 
 Ingredients stream one at a time (memory ≈ the running sum + one checkpoint),
 must share one architecture (an error names the first differing parameter), and
@@ -40,13 +41,15 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 
 from gemini_embed import checkpoint, sharding
 from gemini_embed.encoding import load_run
-from gemini_embed.eval import evaluate_suite
+from gemini_embed.eval import evaluate_tasks, load_suite, resolve_half
 
 _INPUTS = flags.DEFINE_list('inputs', None, 'Ingredients: DIR or DIR:STEP, comma-separated.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Soup directory to write.')
 _METHOD = flags.DEFINE_enum('method', 'uniform', ['uniform', 'weighted', 'greedy'], 'How to mix.')
 _WEIGHTS = flags.DEFINE_list('weights', [], 'One weight per input (method=weighted).')
 _SUITE = flags.DEFINE_string('suite', None, 'Dev suite for method=greedy.')
+_HALF = flags.DEFINE_enum('half', 'select', ['select', 'report'],
+                          'Half of a two-half --suite that greedy selects on.')
 _MESH = flags.DEFINE_string('mesh', None, 'Mesh to score on (method=greedy), e.g. data:-1,fsdp:2 '
                             "(default: the first input's config.json mesh).")
 _OVERWRITE = flags.DEFINE_bool('overwrite', False, 'Replace a previous soup at --output '
@@ -225,10 +228,15 @@ def write_soup(output: str, params: Flat, template: str, record: dict) -> None:
     os.rename(partial, output)
 
 
-def dev_scorer(suite: str, template: str, mesh_sizes: dict[str, int] | None = None
-               ) -> Callable[[Flat, str], float]:
-  """Mean(Task) at the largest MRL dim of a params tree on the dev suite; the model
-  lives on `template`'s training mesh (or `mesh_sizes`), each tree placed into it."""
+def dev_scorer(suite: str, template: str, mesh_sizes: dict[str, int] | None = None,
+               half: str = 'select') -> Callable[[Flat, str], float]:
+  """Mean(Task) at the largest MRL dim of a params tree on one half of the dev suite;
+  the model lives on `template`'s training mesh (or `mesh_sizes`), each tree placed
+  into it."""
+  folder, used = resolve_half(suite, half)
+  logging.info('soup: greedy selection on %s (half: %s)', folder,
+               used or 'none: a suite without halves, used whole')
+  tasks = load_suite(folder)
   run = load_run(template, mesh_sizes=mesh_sizes)
   graphdef, state = nnx.split(run.model)
   shardings = {k: v.sharding for k, v in _flat(run.model).items()}
@@ -238,7 +246,8 @@ def dev_scorer(suite: str, template: str, mesh_sizes: dict[str, int] | None = No
     nnx.replace_by_pure_dict(state, unflatten_dict(
         {k: jax.device_put(flat[k], s) for k, s in shardings.items()}, sep='/'))
     model = nnx.merge(graphdef, state)
-    res = evaluate_suite(suite, {'m': dataclasses.replace(run, model=model).encoder()}, [dim])
+    res = evaluate_tasks(tasks, {'m': dataclasses.replace(run, model=model).encoder()}, [dim],
+                         replicates=0)
     value = float(res['aggregates'][f'm@{dim}']['mean_task'])
     logging.info('soup: dev Mean(Task) of %s = %.4f', name, value)
     return value
@@ -266,7 +275,9 @@ def main(argv):
       raise app.UsageError('--method=greedy needs --suite (a dev suite)')
     mesh = sharding.parse_mesh(_MESH.value) if _MESH.value else None
     params, record['greedy'], steps = greedy_soup(
-        inputs, dev_scorer(_SUITE.value, template, mesh))
+        inputs, dev_scorer(_SUITE.value, template, mesh, _HALF.value))
+    record['selected_on'] = dict(suite=_SUITE.value,
+                                 half=resolve_half(_SUITE.value, _HALF.value)[1])
   else:
     record['weights'] = weights
     params, steps = weighted_average(inputs, weights)

@@ -3,6 +3,8 @@ every MRL dim, logged with the training metrics (`eval/<task>@<dim>` = nDCG@10).
 
     config.eval.every = 50                  # steps; 0 = off
     config.eval.suite = 'runs/corpora/dev'  # design.md's suite layout
+    config.eval.half = 'select'             # of a two-half suite: choices (early stopping,
+                                            # picking a step) are made on select, never report
     config.eval.tasks = ()                  # task ids to keep, e.g. ('retrieval/man_pages',);
                                             # () = every retrieval task of the suite
 
@@ -16,17 +18,21 @@ from absl import logging
 
 from gemini_embed.encoding import TextEncoder
 from gemini_embed.eval import evaluate_tasks
-from gemini_embed.eval.suite import load_suite, task_id
+from gemini_embed.eval.suite import load_suite, resolve_half, task_id
 
 
 def default_eval_config() -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(dict(every=0, suite='', tasks=(), batch_size=64))
+  return ml_collections.ConfigDict(dict(every=0, suite='', half='select', tasks=(),
+                                        batch_size=64))
 
 
 class DevRetrievalEval:
 
   def __init__(self, config, tokenizer, family: str, mesh, rules):
-    tasks = [t for t in load_suite(config.eval.suite) if t.type == 'retrieval']
+    folder, half = resolve_half(config.eval.suite, config.eval.half)
+    logging.info('dev retrieval during training: %s (half: %s)', folder,
+                 half or 'none: a suite without halves, used whole')
+    tasks = [t for t in load_suite(folder) if t.type == 'retrieval']
     if config.eval.tasks:
       known = {task_id(t) for t in tasks}
       missing = set(config.eval.tasks) - known
@@ -43,7 +49,7 @@ class DevRetrievalEval:
   def __call__(self, model) -> dict[str, float]:
     encoder = TextEncoder(model, *self.args,
                           batch_size=self.batch_size)
-    results = evaluate_tasks(self.tasks, {'m': encoder}, self.dims)
+    results = evaluate_tasks(self.tasks, {'m': encoder}, self.dims, replicates=0)
     out = {}
     for label, entry in results['systems'].items():
       scores = [s['ndcg_at_10'] for s in entry['scores'].values()]

@@ -50,6 +50,7 @@ def _tiny():
     ('checkpoint.every', 0, r'config\.checkpoint\.every=0: must be >= 1'),
     ('log_every', 0, r'config\.log_every=0: must be >= 1'),
     ('log_every', -5, r'config\.log_every=-5: must be >= 1'),
+    ('eval.half', 'test', r"config\.eval\.half='test': must be select"),
 ])
 def test_invalid_configs_name_the_field(field, value, message):
   config = _tiny()

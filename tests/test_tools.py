@@ -15,7 +15,7 @@ from jax.sharding import PartitionSpec as P
 from gemini_embed import checkpoint
 from gemini_embed.encoding import load_run
 from gemini_embed.soup import read_params, write_soup
-from tests.eval.synthetic_suite import write_suite
+from tests.eval.synthetic_suite import write_halved_suite
 from tests.train_fixtures import (ROOT, final_params, load_config, train_command, train_env,
                                   write_training_data)
 
@@ -41,7 +41,7 @@ def runs(tmp_path_factory):
     out = subprocess.run(cmd, env=train_env(8), capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
   suite = base / 'suite'
-  write_suite(suite)
+  write_halved_suite(suite)  # build_corpora's layout: select and report halves
   return dict(pre=pre, ft=ft, suite=str(suite), base=base)
 
 
@@ -129,9 +129,15 @@ def test_encode_names_the_bad_line(runs, tmp_path):
 
 def test_evaluate_writes_json_markdown_and_plot_beside_bm25(runs, tmp_path):
   output = tmp_path / 'eval' / 'results.json'
-  _tool('evaluate', f'--workdir=pre={runs["pre"]},ft={runs["ft"]}', f'--suite={runs["suite"]}',
-        f'--output={output}', '--peers=bm25')
+  out = _tool('evaluate', f'--workdir=pre={runs["pre"]},ft={runs["ft"]}',
+              f'--suite={runs["suite"]}', f'--output={output}', '--peers=bm25',
+              '--compare=ft@96,pre@96')
   results = json.loads(output.read_text())
+  assert results['half'] == 'report' and '(half: report)' in out.stdout  # tables: report
+  assert 'ft@96 vs pre@96' in out.stdout and 'P(A>B)' in out.stdout
+  assert 0 <= results['comparisons'][0]['mean_task']['p_a_greater'] <= 1
+  lo, hi = results['aggregates']['ft@96']['intervals']['mean_task']
+  assert lo <= results['aggregates']['ft@96']['mean_task'] <= hi
   systems = set(results['systems'])
   assert {'pre@32', 'pre@96', 'ft@64', 'BM25'} <= systems
   header = (tmp_path / 'eval' / 'results.md').read_text().split('| task |')[1].splitlines()[0]
@@ -168,10 +174,11 @@ def test_greedy_soup_never_ends_below_its_best_ingredient(runs, tmp_path):
   _tool('soup', f'--inputs={runs["pre"]}:2,{runs["pre"]}:4,{runs["ft"]}', '--method=greedy',
         f'--suite={runs["suite"]}', f'--output={soup}')
   record = json.loads(open(os.path.join(soup, 'soup.json')).read())
+  assert record['selected_on']['half'] == 'select'  # choices: the select half
   best_alone = max(e['alone'] for e in record['greedy'])
   out = tmp_path / 'eval.json'
   _tool('evaluate', f'--workdir=soup={soup}', f'--suite={runs["suite"]}', f'--output={out}',
-        '--peers=none', '--dims=96')
+        '--peers=none', '--dims=96', '--half=select')
   final = json.loads(out.read_text())['aggregates']['soup@96']['mean_task']
   assert final >= best_alone - 1e-9
 

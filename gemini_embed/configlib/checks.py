@@ -81,6 +81,9 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
                         f'size {dp}; every device embeds its share of each chunk')
   if config.eval.every < 0:
     raise ConfigError(f'config.eval.every={config.eval.every}: must be >= 0 (0 = off)')
+  if config.eval.get('half', 'select') not in ('select', 'report'):
+    raise ConfigError(f'config.eval.half={config.eval.half!r}: must be select (choices made '
+                      'during training) or report')
   if config.eval.every and not config.eval.suite:
     raise ConfigError('config.eval.suite: empty, but config.eval.every > 0 needs a dev suite '
                       '(build one with python -m gemini_embed.data.build_corpora)')

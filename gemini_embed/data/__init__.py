@@ -8,7 +8,8 @@
     collate.py        one process's slice of a batch → `Batch` (batch.py), duplicate ids
     mixture.py        which dataset each global batch comes from (seeded, random access)
     pipeline.py       all of it as a grain pipeline: `train_iterator(config, tokenizer, ...)`
-    build_corpora.py  real local corpora → training JSONL + dev suite (corpora/)
+    build_corpora.py  real local corpora → training JSONL + the dev suite in select / report
+                      halves (corpora/: one builder per source, *_dev.py their dev tasks)
     seqio_reader.py   seqio Tasks/Mixtures → rows and dataset entries, seqio vocabularies
     seqio_export.py   our datasets → seqio Tasks + Mixture (both: the `seqio` extra)
 """

@@ -3,8 +3,11 @@ r"""Builds training data and a development evaluation suite from real local text
     python -m gemini_embed.data.build_corpora --out=runs/corpora [--max_rows=20000]
 
 Writes OUT/train/NAME.jsonl (the training format; names in
-corpora/training_sets.py, which the configs read) and OUT/dev/TYPE/NAME/ (the
-suite layout of design.md). Sources, all installable offline (environment.md):
+corpora/training_sets.py, which the configs read) and the development suite in two
+disjoint halves, OUT/dev/select/TYPE/NAME/ (every choice a tool makes) and
+OUT/dev/report/TYPE/NAME/ (the numbers in tables), each in the suite layout of
+design.md, with OUT/dev/halves.json (the split rule, its seed, each half's tasks and
+sizes; corpora/output.py). Sources, all installable offline (environment.md):
 Python's stdlib, WordNet 3.0, gettext catalogs, man pages, CLDR names (babel),
 FreeDict. It installs what is missing (`apt-get install -y wordnet-base
 dict-freedict-eng-fra dict-freedict-deu-eng`, `pip install babel==2.18.0`) unless
@@ -33,6 +36,10 @@ SOURCES = ('stdlib', 'wordnet', 'gettext', 'man', 'cldr', 'freedict')
 APT_PACKAGES = {'wordnet': ['wordnet-base'],
                 'freedict': ['dict-freedict-eng-fra', 'dict-freedict-deu-eng']}
 BABEL_PIN = 'babel==2.18.0'
+_OLD_LAYOUT = ('retrieval', 'reranking', 'classification', 'clustering', 'pair_classification',
+               'sts', 'bitext')  # OUT/dev/TYPE/ (eval/suite.py's TASK_TYPES) before the halves
+HALF_RULE = ("a dev row's source unit (synset, function, English message, man page, headword, "
+             "entity) goes to select when crc32('half:<seed>:<unit>') is even, else report")
 
 _OUT = flags.DEFINE_string('out', None, 'output directory (bulk data: keep it out of the repo)')
 _SOURCES = flags.DEFINE_list('sources', list(SOURCES), f'which of {SOURCES} to build')
@@ -42,6 +49,7 @@ _MAX_DEV = flags.DEFINE_integer('max_dev', 500, 'cap per evaluation set (queries
 _MAX_MAN_PAGES = flags.DEFINE_integer('max_man_pages', 300, 'man pages rendered (~40 ms each)')
 _GETTEXT_PER_CATALOG = flags.DEFINE_integer('gettext_per_catalog', 40,
                                             'training pairs per (domain, language) catalog')
+_SPLIT_SEED = flags.DEFINE_integer('split_seed', 0, 'seed of the select/report split of dev units')
 _INSTALL = flags.DEFINE_bool('install', True, 'apt-get / pip install missing sources')
 
 
@@ -81,12 +89,18 @@ def ensure_sources(sources: list[str], install: bool) -> None:
 
 def build(out_dir: str, sources=SOURCES, *, dev_percent: float = 10.0, max_rows: int = 20_000,
           max_dev: int = 500, max_man_pages: int = 300, gettext_per_catalog: int = 40,
-          install: bool = True) -> CorpusOutput:
+          install: bool = True, split_seed: int = 0) -> CorpusOutput:
   unknown = set(sources) - set(SOURCES)
   if unknown:
     raise ValueError(f'--sources: unknown {sorted(unknown)}; choose from {SOURCES}')
   ensure_sources(list(sources), install)
-  out = CorpusOutput(out_dir)
+  for task_type in _OLD_LAYOUT:  # a suite of the older, unsplit layout: replaced by the halves
+    stale = os.path.join(out_dir, 'dev', task_type)
+    if os.path.isdir(stale):
+      logging.warning('removing %s (the older dev layout; dev/select and dev/report replace it)',
+                      stale)
+      shutil.rmtree(stale)
+  out = CorpusOutput(out_dir, split_seed)
   caps = dict(dev_percent=dev_percent, max_rows=max_rows, max_dev=max_dev)
   timings = {}
   for source in sources:
@@ -106,11 +120,13 @@ def build(out_dir: str, sources=SOURCES, *, dev_percent: float = 10.0, max_rows:
     elif source == 'freedict':
       freedict.build(out, **caps)
     timings[source] = time.time() - start
+  out.write_halves(HALF_RULE)
   with open(os.path.join(out_dir, 'README.txt'), 'w', encoding='utf-8') as f:
     f.write(f'Built by `python -m gemini_embed.data.build_corpora` (sources {list(sources)}, '
             f'dev_percent={dev_percent}, max_rows={max_rows}, max_dev={max_dev}).\n'
-            'dev/sts/wordnet_taxonomy_wup scores are WordNet Wu-Palmer similarity x 5 of the '
-            'two definitions\' synsets: taxonomy-derived, not human judgements.\n\n'
+            f'dev/select and dev/report: disjoint halves ({HALF_RULE}; seed {split_seed}).\n'
+            'dev/*/sts/wordnet_*_wup scores are WordNet Wu-Palmer similarity x 5 of the two '
+            'texts\' synsets: taxonomy-derived, not human judgements.\n\n'
             + out.summary() + '\n')
   out.timings = timings
   return out
@@ -128,7 +144,7 @@ def main(argv):
   out = build(_OUT.value, _SOURCES.value, dev_percent=_DEV_PERCENT.value,
               max_rows=_MAX_ROWS.value, max_dev=_MAX_DEV.value,
               max_man_pages=_MAX_MAN_PAGES.value, gettext_per_catalog=_GETTEXT_PER_CATALOG.value,
-              install=_INSTALL.value)
+              install=_INSTALL.value, split_seed=_SPLIT_SEED.value)
   print(f'corpora in {_OUT.value} ({_folder_bytes(_OUT.value) / 2**20:.1f} MiB, '
         f'{time.time() - start:.0f} s: ' +
         ', '.join(f'{k} {v:.1f} s' for k, v in out.timings.items()) + ')')

@@ -145,6 +145,12 @@ def bitext_scores(predicted: np.ndarray) -> dict[str, float]:
   plain means over i: precision_i = [pred_i = i] / #{j: pred_j = i}, recall_i = [pred_i = i],
   f1_i = 2 p r / (p + r) (0 when both are 0).
   """
+  precision, hit, f1 = _bitext_per_source(predicted)
+  return dict(f1=float(np.mean(f1)), precision=float(np.mean(precision)),
+              recall=float(np.mean(hit)), accuracy=float(np.mean(hit)))
+
+
+def _bitext_per_source(predicted: np.ndarray):
   predicted = np.asarray(predicted, np.int64)
   n = len(predicted)
   hit = (predicted == np.arange(n)).astype(np.float64)
@@ -152,8 +158,12 @@ def bitext_scores(predicted: np.ndarray) -> dict[str, float]:
   precision = np.divide(hit, times_predicted, out=np.zeros(n), where=times_predicted > 0)
   denominator = precision + hit
   f1 = np.divide(2 * precision * hit, denominator, out=np.zeros(n), where=denominator > 0)
-  return dict(f1=float(np.mean(f1)), precision=float(np.mean(precision)),
-              recall=float(np.mean(hit)), accuracy=float(np.mean(hit)))
+  return precision, hit, f1
+
+
+def bitext_source_f1(predicted: np.ndarray) -> np.ndarray:
+  """Float[N]: f1_i of each source (their mean is bitext_scores' f1)."""
+  return _bitext_per_source(predicted)[2]
 
 
 def accuracy(y_true, y_pred) -> float:

@@ -10,11 +10,21 @@
 
 Every bad row raises `SuiteFormatError` naming the file and the 1-based line.
 Blank lines are skipped. A task is identified by `"TYPE/NAME"` (its `task_id`).
+
+A suite may come in two disjoint halves, each a suite of the layout above:
+
+    SUITE/halves.json   {"halves": ["select", "report"], "unit": ..., "seed": ...}
+    SUITE/select/TYPE/NAME/...   every choice a tool makes (soup, sweeps, early stopping)
+    SUITE/report/TYPE/NAME/...   the numbers in tables
+
+`resolve_half(SUITE, half)` gives the folder to load; a suite without halves (the older
+layout) is used whole, whatever half is asked for, and says so.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -23,6 +33,10 @@ import numpy as np
 
 from gemini_embed.data.jsonl import JsonLineError, read_jsonl
 
+log = logging.getLogger(__name__)
+
+HALVES = ('select', 'report')
+HALVES_FILE = 'halves.json'
 # Suite folder name → the task string given to encoders (design.md's prompt keys).
 TASK_TYPES = ('retrieval', 'reranking', 'classification', 'clustering',
               'pair_classification', 'sts', 'bitext')
@@ -308,6 +322,9 @@ def load_suite(suite_dir: str | Path) -> list[Task]:
   suite_dir = Path(suite_dir)
   if not suite_dir.is_dir():
     raise SuiteFormatError(f'{suite_dir}: suite directory not found')
+  if has_halves(suite_dir):
+    raise SuiteFormatError(f'{suite_dir} has two halves: load {suite_dir}/select or '
+                           f'{suite_dir}/report (suite.resolve_half)')
   unknown = sorted(p.name for p in suite_dir.iterdir()
                    if p.is_dir() and p.name not in LOADERS and not p.name.startswith('.'))
   if unknown:
@@ -322,3 +339,30 @@ def load_suite(suite_dir: str | Path) -> list[Task]:
   if not tasks:
     raise SuiteFormatError(f'{suite_dir}: no tasks (expected folders like {suite_dir}/sts/NAME/)')
   return tasks
+
+
+def has_halves(suite_dir: str | Path) -> bool:
+  suite_dir = Path(suite_dir)
+  return (suite_dir / HALVES_FILE).is_file() or all((suite_dir / h).is_dir() for h in HALVES)
+
+
+def resolve_half(suite_dir: str | Path, half: str | None) -> tuple[Path, str | None]:
+  """(folder to load, the half it is): SUITE/HALF for a suite with halves; SUITE itself
+  when it is one half already (SUITE/../halves.json) or has no halves (None)."""
+  suite_dir = Path(suite_dir)
+  if half is not None and half not in HALVES:
+    raise ValueError(f'half={half!r}: expected one of {HALVES}')
+  if not suite_dir.is_dir():
+    raise SuiteFormatError(f'{suite_dir}: suite directory not found')
+  if has_halves(suite_dir):
+    if half is None:
+      raise SuiteFormatError(f'{suite_dir} has two halves {HALVES}: choose one (--half)')
+    return suite_dir / half, half
+  if suite_dir.name in HALVES and has_halves(suite_dir.parent):
+    if half is not None and half != suite_dir.name:
+      log.warning('%s is the %s half; the %s half was asked for: using %s', suite_dir,
+                  suite_dir.name, half, suite_dir.name)
+    return suite_dir, suite_dir.name
+  if half is not None:
+    log.warning('%s has no halves (older layout): using all of it for %s', suite_dir, half)
+  return suite_dir, None

@@ -6,13 +6,21 @@
 A *system* is one scored column: an encoder at one dim (`"ours@768"`), or BM25 (`"BM25"`).
 The results are plain JSON-ready dicts:
 
-    {"suite": str,
+    {"suite": str, "half": "select" | "report" | null,   # (evaluate_suite only)
      "tasks":   {task_id: {"type": str, "main_metric": str}},
      "systems": {label: {"model": name, "dim": int | None,
-                         "scores": {task_id: {metric: value}}}},   # tasks it ran
+                         "scores": {task_id: {metric: value}},    # tasks it ran
+                         "items": {task_id: ItemScores.to_json()}}},  # per-item main metric
+     "bootstrap": {"replicates", "seed", "level"},
      "aggregates": {label: {"mean_task", "mean_type", "type_means": {type: mean},
-                            "borda_points", "borda_rank"}}}
+                            "borda_points", "borda_rank",
+                            "intervals": {"tasks": {task_id: [lo, hi]}, "type_means": {...},
+                                          "mean_task": [lo, hi], "mean_type": [lo, hi]}}},
+     "comparisons": [{"a", "b", "tasks", "type_means", "mean_task", "mean_type"}]}
 
+where each comparison entry is {"difference": A − B, "interval": [lo, hi],
+"p_a_greater": P(A > B)} (bootstrap.py: the resampling scheme). An interval is null
+where its mean is undefined (a task the system did not run).
 Scores are fractions in [0, 1] (correlations in [−1, 1]); reports show them ×100.
 """
 
@@ -25,8 +33,9 @@ from typing import Mapping
 
 import numpy as np
 
-from gemini_embed.eval import aggregates
-from gemini_embed.eval.suite import Task, load_suite, task_id
+from gemini_embed.eval import aggregates, bootstrap
+from gemini_embed.eval.bootstrap import ItemScores
+from gemini_embed.eval.suite import Task, load_suite, resolve_half, task_id
 from gemini_embed.eval.task_runners import MAIN_METRIC, RUNNERS, System, supports
 
 log = logging.getLogger(__name__)
@@ -39,12 +48,16 @@ def system_label(model: str, dim: int | None) -> str:
 def evaluate_tasks(tasks: list[Task], systems: Mapping[str, System],
                    dims: list[int] | None = None, *,
                    task_strings: Mapping[str, str] | None = None,
-                   samples_per_label: int = 8, n_experiments: int = 10) -> dict:
+                   samples_per_label: int = 8, n_experiments: int = 10,
+                   replicates: int = bootstrap.REPLICATES, seed: int = 0,
+                   compare: list[tuple[str, str]] = ()) -> dict:
   """Run every system on every task it supports; see the module doc for the result.
 
   task_strings: task_id (or task type) → the task string given to encoders; the
   default is the task type (design.md's prompt keys, e.g. "retrieval", "sts").
   samples_per_label / n_experiments: the classification protocol (MTEB: 8 and 10).
+  replicates / seed: the bootstrap (0 replicates: no intervals); compare: pairs of
+  system labels (model@dim) to compare, paired over the same resamples.
   """
   task_strings = dict(task_strings or {})
   results: dict = dict(
@@ -63,17 +76,23 @@ def evaluate_tasks(tasks: list[Task], systems: Mapping[str, System],
       log.info('%s on %s: %.1fs', model, name, time.perf_counter() - start)
       for dim, scores in per_dim.items():
         label = system_label(model, dim)
-        entry = results['systems'].setdefault(label, dict(model=model, dim=dim, scores={}))
-        entry['scores'][name] = scores
+        entry = results['systems'].setdefault(label, dict(model=model, dim=dim, scores={},
+                                                          items={}))
+        entry['scores'][name] = scores.metrics
+        entry['items'][name] = scores.items.to_json()
+  results['bootstrap'] = dict(replicates=replicates, seed=seed, level=bootstrap.LEVEL)
   results['aggregates'] = aggregate(results)
+  results['comparisons'] = [comparison(results, a, b) for a, b in compare]
   return results
 
 
 def evaluate_suite(suite_dir: str | Path, encoders: Mapping[str, System],
-                   dims: list[int] | None = None, **options) -> dict:
-  """Load SUITE_DIR (suite.py's layout) and `evaluate_tasks` on it."""
-  results = evaluate_tasks(load_suite(suite_dir), encoders, dims, **options)
-  return dict(suite=str(suite_dir), **results)
+                   dims: list[int] | None = None, *, half: str | None = None, **options) -> dict:
+  """Load one half of SUITE_DIR (suite.py's layout; `half` as suite.resolve_half) and
+  `evaluate_tasks` on it."""
+  folder, used = resolve_half(suite_dir, half)
+  results = evaluate_tasks(load_suite(folder), encoders, dims, **options)
+  return dict(suite=str(suite_dir), half=used, **results)
 
 
 def main_scores(results: dict, label: str) -> dict[str, float]:
@@ -100,4 +119,38 @@ def aggregate(results: dict) -> dict:
         type_means=aggregates.type_means(main, task_types),
         borda_points=float(points[i]),
         borda_rank=int(ranks[i]))
+    reps = system_replicates(results, label)
+    if reps is not None:
+      out[label]['intervals'] = bootstrap.intervals(reps, results['bootstrap']['level'])
   return out
+
+
+def system_replicates(results: dict, label: str) -> dict | None:
+  """bootstrap.suite_replicates of one system of `results` (None: no bootstrap asked, or
+  results written before per-item scores were kept)."""
+  options = results.get('bootstrap') or {}
+  items = results['systems'][label].get('items')
+  if not options.get('replicates') or not items:
+    return None
+  task_types = {t: info['type'] for t, info in results['tasks'].items()}
+  return bootstrap.suite_replicates({t: ItemScores.from_json(v) for t, v in items.items()},
+                                    task_types, options['replicates'], options['seed'])
+
+
+def _points(results: dict, label: str) -> dict:
+  agg = results['aggregates'][label]
+  return dict(tasks=main_scores(results, label), type_means=agg['type_means'],
+              mean_task=agg['mean_task'], mean_type=agg['mean_type'])
+
+
+def comparison(results: dict, a: str, b: str) -> dict:
+  """Paired bootstrap of system `a` against `b` (labels of results['systems'])."""
+  for label in (a, b):
+    if label not in results['systems']:
+      raise ValueError(f'compare: no system {label!r}; the systems are {list(results["systems"])}')
+  reps_a, reps_b = system_replicates(results, a), system_replicates(results, b)
+  if reps_a is None or reps_b is None:
+    raise ValueError('compare: these results have no bootstrap (per-item scores and '
+                     'bootstrap.replicates > 0 are needed)')
+  return dict(a=a, b=b, **bootstrap.compare(reps_a, reps_b, _points(results, a),
+                                            _points(results, b), results['bootstrap']['level']))

@@ -1,6 +1,6 @@
 """One runner per task type: encode once, score at every MRL dim.
 
-    run(task, system, dims, task_string) -> {dim: {metric: value}}
+    run(task, system, dims, task_string) -> {dim: DimScores(metrics={metric: value}, items)}
 
 `system` is an encoder callback (see embeddings.py), scored at each dim of `dims`
 (capped at the encoder's width; None = full width), or a lexical `Bm25Okapi`, scored once
@@ -17,6 +17,7 @@ MiniBatchKMeans(k = number of labels, batch_size=500, n_init='auto', seed 42).
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Callable
 
@@ -27,15 +28,27 @@ from sklearn.linear_model import LogisticRegression
 
 from gemini_embed.eval import metrics
 from gemini_embed.eval.bm25 import Bm25Okapi
+from gemini_embed.eval.bootstrap import ItemScores, mean_of
 from gemini_embed.eval.embeddings import EncodeFn, encode_texts, mrl_view, resolve_dims
-from gemini_embed.eval.ranking_metrics import (descending_id_tie_break, gains_of_ranking,
-                                               ranking_metrics, top_k_ranking)
+from gemini_embed.eval.ranking_metrics import (average_precision_at_k, descending_id_tie_break,
+                                               gains_of_ranking, ndcg_at_k, ranking_metrics,
+                                               top_k_ranking)
 from gemini_embed.eval.suite import (BitextTask, ClassificationTask, ClusteringTask,
                                      PairClassificationTask, RerankingTask, RetrievalTask, StsTask,
                                      Task, task_id)
 
 System = EncodeFn | Bm25Okapi
-Scores = dict[int | None, dict[str, float]]
+
+
+@dataclasses.dataclass(frozen=True)
+class DimScores:
+  """One system at one dim on one task: its metrics, and the per-item data of the main
+  metric (bootstrap.py resamples them)."""
+  metrics: dict[str, float]
+  items: ItemScores
+
+
+Scores = dict[int | None, DimScores]
 
 MAIN_METRIC = {
     'retrieval': 'ndcg_at_10',
@@ -69,8 +82,10 @@ def run_retrieval(task: RetrievalTask, system: System, dims: list[int] | None,
 
   def metrics_of(score_block):
     ranking = _top_k_in_blocks(score_block, num_queries, RETRIEVAL_DEPTH, tie_break)
-    gains = gains_of_ranking(ranking, task.corpus_ids, task.query_ids, task.qrels)
-    return ranking_metrics(*gains)
+    ranked_gain, ideal_gain = gains_of_ranking(ranking, task.corpus_ids, task.query_ids,
+                                               task.qrels)
+    return DimScores(ranking_metrics(ranked_gain, ideal_gain),
+                     mean_of(ndcg_at_k(ranked_gain, ideal_gain, 10)))
 
   if isinstance(system, Bm25Okapi):
     index = system.index(task.corpus_texts)
@@ -106,7 +121,9 @@ def run_reranking(task: RerankingTask, system: System, dims: list[int] | None,
     for i, (scores, x) in enumerate(zip(candidate_scores, instances)):
       order = top_k_ranking(scores[None, :], len(scores), np.arange(len(scores)))[0]
       ranked_gain[i, :len(scores)] = order < len(x.positives)
-    return ranking_metrics(ranked_gain, ideal_gain, k_values=(1, 10, 1000))
+    per_query_ap = average_precision_at_k(ranked_gain >= 1, np.sum(ideal_gain >= 1, axis=1), 1000)
+    return DimScores(ranking_metrics(ranked_gain, ideal_gain, k_values=(1, 10, 1000)),
+                     mean_of(per_query_ap))
 
   all_docs = list(dict.fromkeys(d for c in candidates for d in c))
   doc_row = {d: i for i, d in enumerate(all_docs)}
@@ -159,29 +176,33 @@ def run_classification(task: ClassificationTask, system: EncodeFn, dims: list[in
   out = {}
   for dim in resolve_dims(dims, train_raw.shape[1]):
     train, test = mrl_view(train_raw, dim), mrl_view(test_raw, dim)
-    accuracies, f1s = [], []
+    accuracies, f1s, correct = [], [], np.zeros(len(task.test_labels))
     for subset in subsets:
       with warnings.catch_warnings():
         warnings.simplefilter('ignore', ConvergenceWarning)
         model = LogisticRegression(max_iter=100)
         model.fit(train[[row_of[i] for i in subset]], train_labels[subset])
       predicted = model.predict(test)
+      correct += predicted == np.asarray(task.test_labels)
       accuracies.append(metrics.accuracy(task.test_labels, predicted))
       f1s.append(metrics.macro_f1(task.test_labels, predicted))
-    out[dim] = dict(accuracy=float(np.mean(accuracies)), f1=float(np.mean(f1s)),
-                    accuracy_std=float(np.std(accuracies)))
+    out[dim] = DimScores(dict(accuracy=float(np.mean(accuracies)), f1=float(np.mean(f1s)),
+                              accuracy_std=float(np.std(accuracies))),
+                         mean_of(correct / len(subsets)))
   return out
 
 
 def run_clustering(task: ClusteringTask, system: EncodeFn, dims: list[int] | None,
                    task_string: str) -> Scores:
   raw = encode_texts(system, task.texts, 'query', task_string, f'{task_id(task)} texts')
+  label_codes = np.unique(np.asarray(task.labels), return_inverse=True)[1]
   out = {}
   for dim in resolve_dims(dims, raw.shape[1]):
     kmeans = MiniBatchKMeans(n_clusters=len(set(task.labels)), batch_size=500, n_init='auto',
                              random_state=SEED)
     assigned = kmeans.fit(mrl_view(raw, dim)).labels_
-    out[dim] = dict(v_measure=metrics.v_measure(task.labels, assigned))
+    out[dim] = DimScores(dict(v_measure=metrics.v_measure(task.labels, assigned)),
+                         ItemScores('v_measure', {'labels': label_codes, 'clusters': assigned}))
   return out
 
 
@@ -214,7 +235,9 @@ def run_pair_classification(task: PairClassificationTask, system: EncodeFn, dims
         scores[f'{name}_{metric}'] = best_f1[metric]
     for metric in ('ap', 'accuracy', 'f1', 'precision', 'recall'):
       scores[f'max_{metric}'] = max(scores[f'{n}_{metric}'] for n in similarities)
-    out[dim] = scores
+    distinct = [similarities[n] for n in ('cosine', 'euclidean', 'manhattan')]  # dot = cosine
+    out[dim] = DimScores(scores, ItemScores('max_ap', {
+        'labels': task.labels, 'similarities': np.stack(distinct)}))
   return out
 
 
@@ -224,11 +247,12 @@ def run_sts(task: StsTask, system: EncodeFn, dims: list[int] | None, task_string
   for dim in resolve_dims(dims, raw1.shape[1]):
     a, b = mrl_view(raw1, dim), mrl_view(raw2, dim)
     cosine = np.sum(a * b, axis=1)
-    out[dim] = dict(
+    out[dim] = DimScores(dict(
         cosine_spearman=metrics.spearman(cosine, task.scores),
         cosine_pearson=metrics.pearson(cosine, task.scores),
         manhattan_spearman=metrics.spearman(-np.sum(np.abs(a - b), axis=1), task.scores),
-        euclidean_spearman=metrics.spearman(-np.linalg.norm(a - b, axis=1), task.scores))
+        euclidean_spearman=metrics.spearman(-np.linalg.norm(a - b, axis=1), task.scores)),
+        ItemScores('spearman', {'similarity': cosine.astype(np.float64), 'gold': task.scores}))
   return out
 
 
@@ -243,7 +267,8 @@ def run_bitext(task: BitextTask, system: EncodeFn, dims: list[int] | None,
     src, tgt = mrl_view(src_raw, dim), mrl_view(tgt_raw, dim)
     predicted = np.concatenate([np.argmax(src[s:s + QUERY_BLOCK] @ tgt.T, axis=1)
                                 for s in range(0, len(src), QUERY_BLOCK)])
-    out[dim] = metrics.bitext_scores(predicted)
+    out[dim] = DimScores(metrics.bitext_scores(predicted),
+                         mean_of(metrics.bitext_source_f1(predicted)))
   return out
 
 

@@ -10,9 +10,10 @@ import struct
 
 from gemini_embed.data import build_corpora, sources
 from gemini_embed.data.corpora import freedict, gettext_catalogs, man_pages, python_stdlib, wordnet
-from gemini_embed.data.corpora.output import CorpusOutput, is_dev
+from gemini_embed.data.corpora.output import HALVES, CorpusOutput, half_of, is_dev
 from gemini_embed.data.corpora.training_sets import TRAINING_SETS
 from gemini_embed.data.spec import dataset_entry
+from gemini_embed.eval.suite import load_suite
 
 DOG = ('02084071 05 n 03 dog 0 domestic_dog 0 Canis_familiaris 0 002 @ 02083346 n 0000 '
        '@ 01317541 n 0000 | a member of the genus Canis; "the dog barked all night"  ')
@@ -21,6 +22,12 @@ DOG = ('02084071 05 n 03 dog 0 domestic_dog 0 Canis_familiaris 0 002 @ 02083346 
 def _read(path):
   with open(path, encoding='utf-8') as f:
     return [json.loads(line) for line in f]
+
+
+def _both(root, relative):
+  """{half: rows} of one dev file in each half that has it."""
+  return {h: _read(root / 'dev' / h / relative) for h in HALVES
+          if (root / 'dev' / h / relative).exists()}
 
 
 def test_wordnet_line_parses_lemmas_gloss_examples_and_hypernyms():
@@ -58,8 +65,11 @@ def test_wordnet_build_keeps_dev_synsets_out_of_training(tmp_path):
   train_texts = {r['positive'].split(',')[0] for r in train} | \
       {r.get('negative', ',').split(',')[0] for r in train}
   assert train_texts and not train_texts & dev_words
-  queries = _read(tmp_path / 'out/dev/retrieval/wordnet_reverse_dictionary/queries.jsonl')
-  assert {q['_id'] for q in queries} <= dev_keys
+  halves = _both(tmp_path / 'out', 'retrieval/wordnet_reverse_dictionary/queries.jsonl')
+  assert set(halves) == set(HALVES)
+  for half, queries in halves.items():
+    assert {q['_id'] for q in queries} <= dev_keys
+    assert all(half_of(q['_id']) == half for q in queries)  # the synset decides the half
   category = _read(tmp_path / 'out/train/wordnet_category.jsonl')
   assert {r['positive'] for r in category} <= {d for _, d in wordnet.LEXNAMES.values()}
   assert all(r['negative'] != r['positive'] for r in category)
@@ -87,9 +97,9 @@ def _write_mo(path, messages):
 def test_gettext_pairs_split_by_domain(tmp_path):
   domains = [f'app{i}' for i in range(12)]
   for d in domains + ['iso_3166']:
-    for lang in ('de', 'fr'):
+    for lang in ('de', 'ru'):
       _write_mo(str(tmp_path / f'locale/{lang}/LC_MESSAGES/{d}.mo'),
-                {f'Open the {d} file number {k}': f'{lang} {d} {k}' for k in range(6)} |
+                {f'Open the {d} file number {k}': f'{lang} {d[::-1]} n{k}' for k in range(6)} |
                 {'%s%s%s': 'x', 'OK': 'Gut', 'menu\x04Save the file now': f'{lang} save'})
   pairs = gettext_catalogs.read_catalog(str(tmp_path / 'locale/de/LC_MESSAGES/app1.mo'))
   assert ('Save the file now', 'de save') in pairs and len(pairs) == 7
@@ -99,11 +109,18 @@ def test_gettext_pairs_split_by_domain(tmp_path):
   dev = {d for d in domains if is_dev(d, 30)}
   assert dev and dev != set(domains)
   train = _read(tmp_path / 'out/train/gettext_bitext.jsonl')
-  train_domains = {r['positive'].split()[1] for r in train if not r['positive'].endswith('save')}
+  train_domains = {r['positive'].split()[1][::-1] for r in train
+                   if not r['positive'].endswith('save')}
   assert train_domains == set(domains) - dev
-  for lang in ('de', 'fr'):
-    rows = _read(tmp_path / f'out/dev/bitext/gettext_en_{lang}/test.jsonl')
-    assert rows and {r['tgt'].split()[1] for r in rows} <= dev | {'save'}
+  rows = [r for h in _both(tmp_path / 'out', 'bitext/gettext_en_ru/test.jsonl').values() for r in h]
+  assert rows and {r['tgt'].split()[1][::-1] for r in rows} <= dev
+  for lang in ('de', 'ru'):  # a message in LANG → its English original
+    halves = _both(tmp_path / 'out', f'retrieval/gettext_xling_{lang}_en/corpus.jsonl')
+    english = {h: {r['text'] for r in docs} for h, docs in halves.items()}
+    assert english and all(t.split()[2] in dev | {'now'} for ts in english.values() for t in ts)
+    assert not english.get('select', set()) & english.get('report', set())
+    for half, texts in english.items():  # the English message decides the half
+      assert all(half_of(t.casefold()) == half for t in texts)
 
 
 def test_freedict_reads_dictd_files(tmp_path):
@@ -168,12 +185,88 @@ def test_a_capped_real_build_passes_strict_loading(tmp_path):
     rows = sources.load_examples(name, dataset_entry(f'train/{name}.jsonl', 't'),
                                  root=str(tmp_path), strict=True, max_chars=20_000, report=report)
     assert 0 < len(rows) <= 300
-  folder = tmp_path / 'dev/retrieval/stdlib_code'
-  qrels = (folder / 'qrels.tsv').read_text().splitlines()
-  assert qrels[0] == 'query-id\tcorpus-id\tscore'
-  corpus = {r['_id'] for r in _read(folder / 'corpus.jsonl')}
-  assert {line.split('\t')[1] for line in qrels[1:]} <= corpus
-  dev_packages = {q['_id'].split('.')[0] for q in _read(folder / 'queries.jsonl')}
+  dev_packages = set()
+  for half in HALVES:
+    folder = tmp_path / 'dev' / half / 'retrieval/stdlib_code'
+    qrels = (folder / 'qrels.tsv').read_text().splitlines()
+    assert qrels[0] == 'query-id\tcorpus-id\tscore'
+    corpus = {r['_id'] for r in _read(folder / 'corpus.jsonl')}
+    assert {line.split('\t')[1] for line in qrels[1:]} <= corpus
+    dev_packages |= {q['_id'].split('.')[0] for q in _read(folder / 'queries.jsonl')}
+    for task in load_suite(tmp_path / 'dev' / half):  # each half a complete, loadable suite
+      assert task.name
   train_packages = {r['query'].split('.')[0] for r in _read(tmp_path / 'train/stdlib_docs.jsonl')}
   assert dev_packages and not dev_packages & train_packages
   assert 'train/code_docstring' in out.summary()
+  _check_no_unit_in_training_and_halves_apart(tmp_path, available)
+  halves = json.loads((tmp_path / 'dev/halves.json').read_text())
+  assert halves['halves'] == list(HALVES) and halves['seed'] == 0
+  assert halves['tasks']['report']['retrieval/stdlib_code'] > 0
+
+
+def _units_of_dev(root, half, source):
+  """The source units (as the builders name them) that one half's tasks of `source` hold."""
+  d = root / 'dev' / half
+  rows = lambda rel: _read(d / rel) if (d / rel).exists() else []
+  if source == 'stdlib':
+    return ({q['_id'] for q in rows('retrieval/stdlib_code/queries.jsonl')} |
+            {q['_id'] for q in rows('retrieval/stdlib_code_to_doc/queries.jsonl')})
+  if source == 'wordnet':
+    return ({q['_id'] for q in rows('retrieval/wordnet_reverse_dictionary/queries.jsonl')} |
+            {q['_id'] for q in rows('retrieval/wordnet_examples/queries.jsonl')})
+  if source == 'gettext':
+    english = {r['src'].casefold() for p in d.glob('bitext/gettext_en_*') for r in
+               _read(p / 'test.jsonl')}
+    for p in d.glob('retrieval/gettext_xling_*_en'):
+      english |= {r['text'].casefold() for r in _read(p / 'corpus.jsonl')}
+    return english | {r['query'].casefold() for r in rows('reranking/gettext_translations/test.jsonl')}
+  if source == 'freedict':
+    return {r['src'].casefold() for p in d.glob('bitext/freedict_*') for r in _read(p / 'test.jsonl')}
+  if source == 'cldr':
+    return {r['src'] for r in rows('bitext/cldr_names/test.jsonl')}
+  return set()
+
+
+TRAIN_QUERIES = {'stdlib': 'code_docstring', 'gettext': 'gettext_bitext',
+                 'freedict': 'freedict_bitext', 'cldr': 'cldr_names'}
+
+
+def _check_no_unit_in_training_and_halves_apart(root, available):
+  for source in available:
+    select, report = (_units_of_dev(root, h, source) for h in HALVES)
+    assert not select & report, (source, sorted(select & report)[:5])
+    if source in TRAIN_QUERIES and (root / f'train/{TRAIN_QUERIES[source]}.jsonl').exists():
+      train = {r['query'].casefold() for r in _read(root / f'train/{TRAIN_QUERIES[source]}.jsonl')}
+      if source == 'stdlib':  # the unit is the package: no dev function's package is trained on
+        train = {r['query'] for r in _read(root / 'train/stdlib_docs.jsonl')}
+        assert not {u.split('.')[0] for u in select | report} & {q.split('.')[0] for q in train}
+      else:
+        assert not {u.casefold() for u in select | report} & train, source
+
+
+def test_corpus_output_splits_rows_queries_and_their_documents_by_unit(tmp_path):
+  out = CorpusOutput(str(tmp_path))
+  units = [f'unit{i}' for i in range(40)]
+  out.retrieval('r', [(f'q{i}', f'query {i}') for i in range(40)],
+                [(f'd{i}', '', f'doc {i}') for i in range(40)] + [('extra', '', 'unjudged')],
+                [(f'q{i}', f'd{i}') for i in range(40)], unit=lambda i: units[int(i[1:])]
+                if i != 'extra' else 'unit-extra')
+  for half in HALVES:
+    queries = _read(tmp_path / 'dev' / half / 'retrieval/r/queries.jsonl')
+    docs = {r['_id'] for r in _read(tmp_path / 'dev' / half / 'retrieval/r/corpus.jsonl')}
+    assert queries and all(half_of(units[int(q['_id'][1:])]) == half for q in queries)
+    assert {f'd{q["_id"][1:]}' for q in queries} <= docs  # a query's document is beside it
+  assert ('extra' in docs) == (half_of('unit-extra') == 'report')
+  out.classification('c', [{'text': f't{i}', 'label': 'ab'[i % 2]} for i in range(20)],
+                     [{'text': f's{i}', 'label': 'abc'[i % 3]} for i in range(30)],
+                     units[:20], units[:30])
+  for half in HALVES:
+    train_labels = {r['label'] for r in _read(tmp_path / 'dev' / half / 'classification/c/train.jsonl')}
+    test = _read(tmp_path / 'dev' / half / 'classification/c/test.jsonl')
+    assert {r['label'] for r in test} == train_labels == {'a', 'b'}  # 'c' was never trained
+  try:
+    out.rows('sts', 's', [{'text1': 'a', 'text2': 'b', 'score': 1}], [])
+  except ValueError as e:
+    assert '1 rows but 0 units' in str(e)
+  else:
+    raise AssertionError('rows without units must be refused')

@@ -128,6 +128,16 @@ def write_suite(root: Path) -> dict[str, np.ndarray]:
   return truth
 
 
+def write_halved_suite(root: Path) -> dict[str, np.ndarray]:
+  """The suite in the two-half layout (build_corpora's): the same tasks in root/select and
+  root/report (identical here: tools are tested for which half they read, not for
+  disjointness), and root/halves.json."""
+  truth = write_suite(root / 'select')
+  write_suite(root / 'report')
+  (root / 'halves.json').write_text(json.dumps({'halves': ['select', 'report'], 'seed': 0}))
+  return truth
+
+
 class OracleEncoder:
   """encode(texts, kind, task) → the known ideal vectors, optionally scaled per row
   (cosine must not care) and prefixed by `constant_dims` identical coordinates (a

@@ -136,7 +136,7 @@ def test_mteb_scores_equal_our_runners(suite):
   for task in tasks:
     if task.type not in local:
       continue
-    ours = RUNNERS[task.type](task, encoder, None, task.type)[WIDTH]
+    ours = RUNNERS[task.type](task, encoder, None, task.type)[WIDTH].metrics
     for metric in SHARED_METRICS[task.type]:
       expected = theirs[local[task.type].metadata.name][metric]
       assert ours[metric] == pytest.approx(expected, abs=1e-5), (task.type, metric)

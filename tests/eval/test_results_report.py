@@ -1,12 +1,14 @@
 """write_results: strict JSON, a markdown table with aggregates, a PNG plot."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from gemini_embed.eval import Bm25Okapi, evaluate_tasks, load_suite, write_results
-from gemini_embed.eval.suite_evaluation import aggregate
+from gemini_embed.eval.suite_evaluation import aggregate, comparison
 from tests.eval.synthetic_suite import WIDTH, OracleEncoder, ShuffledEncoder, write_suite
 
 
@@ -16,7 +18,8 @@ def written(tmp_path_factory):
   truth = write_suite(root)
   tasks = [t for t in load_suite(root) if t.type in ('retrieval', 'sts', 'bitext')]
   results = evaluate_tasks(tasks, {'oracle': OracleEncoder(truth), 'shuffled': ShuffledEncoder(truth),
-                                   'bm25': Bm25Okapi()}, dims=[8, 16])
+                                   'bm25': Bm25Okapi()}, dims=[8, 16], replicates=200,
+                           compare=[('oracle@16', 'shuffled@16')])
   out = tmp_path_factory.mktemp('out')
   return results, write_results(results, out)
 
@@ -45,15 +48,33 @@ def test_markdown_table(written):
   assert header == ['task', 'metric', 'oracle@8', 'oracle@16', 'shuffled@8', 'shuffled@16', 'bm25']
   ndcg = results['systems']['shuffled@8']['scores']['retrieval/shelves']['ndcg_at_10']
   assert rows['retrieval/shelves'][0] == 'ndcg_at_10'
-  assert rows['retrieval/shelves'][3] == f'{100 * ndcg:.2f}'
+  lo, hi = results['aggregates']['shuffled@8']['intervals']['tasks']['retrieval/shelves']
+  assert lo <= ndcg <= hi and lo < hi
+  assert rows['retrieval/shelves'][3] == f'{100 * ndcg:.2f} [{100 * lo:.2f}, {100 * hi:.2f}]'
   assert rows['sts/closeness'][0] == 'cosine_spearman'
-  assert rows['sts/closeness'][2] == '100.00' and rows['sts/closeness'][-1] == '–'
-  assert rows['Mean(Task)'][2] == '100.00'  # oracle@16 (column 0 is the empty metric)
+  assert rows['sts/closeness'][2] == '100.00 [100.00, 100.00]' and rows['sts/closeness'][-1] == '–'
+  assert rows['Mean(Task)'][2] == '100.00 [100.00, 100.00]'  # oracle@16 (column 0: the metric)
   assert rows['Mean(Task)'][-1] == '–'      # BM25 misses sts and bitext
   assert rows['Mean(retrieval)'][-1] != '–'
   assert rows['Borda rank'][1:] == [str(results['aggregates'][label]['borda_rank'])
                                     for label in header[2:]]
   assert rows['Borda rank'][2] == '1'  # oracle@16
+
+
+def test_comparison_is_in_the_json_the_markdown_and_the_compare_tool(written):
+  results, paths = written
+  entry = results['comparisons'][0]
+  assert (entry['a'], entry['b']) == ('oracle@16', 'shuffled@16')
+  assert entry['mean_task']['p_a_greater'] == 1.0 and entry['mean_task']['difference'] > 0
+  assert entry['mean_task']['interval'][0] > 0
+  assert 'oracle@16 vs shuffled@16' in paths['markdown'].read_text()
+  done = subprocess.run([sys.executable, '-m', 'gemini_embed.eval.compare',
+                         f'--results={paths["json"]}', '--compare=shuffled@16,oracle@16'],
+                        capture_output=True, text=True, check=True)
+  line = next(x for x in done.stdout.splitlines() if x.strip().startswith('Mean(Task)'))
+  assert line.split()[-1] == '0.000'  # P(shuffled > oracle)
+  with pytest.raises(ValueError, match="no system 'nobody@1'"):
+    comparison(results, 'nobody@1', 'oracle@16')
 
 
 def test_plot_is_a_png(written):

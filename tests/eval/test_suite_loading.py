@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from gemini_embed.eval.suite import SuiteFormatError, load_suite, task_id
-from tests.eval.synthetic_suite import ITEMS, write_suite
+from gemini_embed.eval.suite import SuiteFormatError, load_suite, resolve_half, task_id
+from tests.eval.synthetic_suite import ITEMS, write_halved_suite, write_suite
 
 
 def test_loads_every_task_type(tmp_path):
@@ -124,3 +124,27 @@ def test_a_byte_order_mark_is_read_past(tmp_path):
   want, got = ({task_id(t): t for t in load_suite(s)} for s in (plain, marked))
   assert got['retrieval/shelves'].qrels == want['retrieval/shelves'].qrels
   assert got['sts/closeness'].texts1 == want['sts/closeness'].texts1
+
+
+def test_halves_resolve_to_their_folder_and_a_flat_suite_is_used_whole(tmp_path, caplog):
+  root = tmp_path / 'dev'
+  write_halved_suite(root)
+  assert resolve_half(root, 'select') == (root / 'select', 'select')
+  assert resolve_half(root, 'report') == (root / 'report', 'report')
+  assert resolve_half(root / 'select', None) == (root / 'select', 'select')
+  with caplog.at_level('WARNING'):
+    assert resolve_half(root / 'select', 'report') == (root / 'select', 'select')
+  assert 'is the select half; the report half was asked for' in caplog.text
+  with pytest.raises(SuiteFormatError, match='has two halves'):
+    resolve_half(root, None)
+  with pytest.raises(SuiteFormatError, match=r'load .*select or .*report'):
+    load_suite(root)
+  with pytest.raises(ValueError, match="half='test'"):
+    resolve_half(root, 'test')
+  flat = tmp_path / 'flat'
+  write_suite(flat)
+  caplog.clear()
+  with caplog.at_level('WARNING'):
+    assert resolve_half(flat, 'report') == (flat, None)
+  assert 'has no halves' in caplog.text
+  assert [task_id(t) for t in load_suite(root / 'report')] == [task_id(t) for t in load_suite(flat)]

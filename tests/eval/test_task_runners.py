@@ -114,7 +114,7 @@ def test_retrieval_runner_matches_pytrec_eval_end_to_end(suite):
   root, truth = suite
   task = next(t for t in load_suite(root) if t.type == 'retrieval')
   shuffled = ShuffledEncoder(truth, seed=3)
-  ours = run_retrieval(task, shuffled, None, 'retrieval')[WIDTH]
+  ours = run_retrieval(task, shuffled, None, 'retrieval')[WIDTH].metrics
   unit = lambda texts: np.stack([shuffled.vector(t) / np.linalg.norm(shuffled.vector(t))
                                  for t in texts]).astype(np.float32)
   cosine = unit(task.query_texts) @ unit(task.corpus_texts).T
@@ -132,7 +132,7 @@ def test_reranking_ties_never_favour_positives(suite):
   root, _ = suite
   task = next(t for t in load_suite(root) if t.type == 'reranking')
   constant = lambda texts, kind, task: np.ones((len(texts), 8), np.float32)
-  scores = run_reranking(task, constant, None, 'reranking')[8]
+  scores = run_reranking(task, constant, None, 'reranking')[8].metrics
   assert scores['map_at_1000'] == pytest.approx(1 / 3)
   assert scores['mrr_at_10'] == pytest.approx(1 / 3)
 

@@ -77,8 +77,9 @@ def build(out: CorpusOutput, *, dev_percent: float, max_rows: int, max_dev: int,
       other = train[(i + rng.randrange(5, 50)) % len(train)][1] if len(train) > 50 else ''
       rows.append({'query': word, 'positive': translation} |
                   ({'negative': other} if other and other != translation else {}))
-    out.rows('bitext', name.replace('-', '_'),
-             [{'src': w, 'tgt': t} for w, t in capped(dev, max_dev, 'freedict_dev', name)])
+    dev = capped(dev, max_dev, 'freedict_dev', name)
+    out.rows('bitext', name.replace('-', '_'), [{'src': w, 'tgt': t} for w, t in dev],
+             [w.casefold() for w, _ in dev])
   if rows:
     out.train('freedict_bitext', capped(rows, max_rows, 'freedict'))
   return found

@@ -2,7 +2,8 @@
 English UI messages ↔ their translations, ~190 languages.
 
 The split unit is the catalog's domain (e.g. `coreutils`), across all its languages;
-development pairs whose English text also occurs in training are dropped too.
+development pairs whose English text also occurs in training are dropped too. The
+development tasks are in gettext_dev.py.
 The iso_* domains (country and language names) are left to the CLDR builder.
 """
 
@@ -14,6 +15,7 @@ import glob
 import os
 import re
 
+from gemini_embed.data.corpora import gettext_dev
 from gemini_embed.data.corpora.output import CorpusOutput, capped, is_dev, seeded_random
 
 LOCALE_DIR = '/usr/share/locale'
@@ -63,7 +65,7 @@ def catalogs(folder: str = LOCALE_DIR) -> list[tuple[str, str, str]]:
 
 
 def build(out: CorpusOutput, *, dev_percent: float, max_rows: int, max_dev: int,
-          per_catalog: int = 40, folder: str = LOCALE_DIR, dev_languages: int = 4) -> None:
+          per_catalog: int = 40, folder: str = LOCALE_DIR) -> None:
   train_rows, train_english = [], set()
   dev_pairs = collections.defaultdict(list)  # language → (domain, English, translation)
   for domain, language, path in catalogs(folder):
@@ -85,27 +87,4 @@ def build(out: CorpusOutput, *, dev_percent: float, max_rows: int, max_dev: int,
       train_rows.append(row)
   out.train('gettext_bitext', capped(train_rows, max_rows, 'gettext'))
 
-  for language in sorted(dev_pairs):  # unseen English only; one translation per message
-    seen, kept = set(), []
-    for domain, english, translation in dev_pairs[language]:
-      key = english.casefold()
-      if key not in train_english and key not in seen:
-        seen.add(key)
-        kept.append((domain, english, translation))
-    by_domain = collections.defaultdict(list)  # balance the domains
-    for row in kept:
-      by_domain[row[0]].append(row)
-    share = max(1, max_dev * 4 // max(1, len(by_domain)))
-    dev_pairs[language] = [row for domain in sorted(by_domain)
-                           for row in capped(by_domain[domain], share, language, domain)]
-  best = sorted(dev_pairs, key=lambda lang: (-len(dev_pairs[lang]), lang))[:dev_languages]
-  for language in sorted(best):
-    pairs = capped(dev_pairs[language], max_dev, 'gettext_dev', language)
-    out.rows('bitext', f'gettext_en_{language}', [{'src': e, 'tgt': t} for _, e, t in pairs])
-  if best:  # cross-lingual retrieval: English query → documents in the best-covered language
-    language = best[0]
-    pairs = capped(dev_pairs[language], max_dev * 4, 'gettext_xling', language)
-    queries = capped(list(range(len(pairs))), max_dev, 'gettext_xling_queries')
-    out.retrieval(f'gettext_xling_en_{language}', [(f'q{i}', pairs[i][1]) for i in queries],
-                  [(f'd{i}', '', t) for i, (_, _, t) in enumerate(pairs)],
-                  [(f'q{i}', f'd{i}') for i in queries])
+  gettext_dev.write_dev(out, dev_pairs, train_english, max_dev=max_dev)

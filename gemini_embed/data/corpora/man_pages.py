@@ -74,8 +74,16 @@ def page_pairs(text: str, max_paragraphs: int = 3) -> tuple[str, list[str]] | No
 
 def build(out: CorpusOutput, *, dev_percent: float, max_rows: int, max_dev: int,
           max_pages: int = 300, folder: str = MAN_DIR) -> int:
-  """Returns the number of pages read (0 when the machine has no man pages)."""
-  files = capped(page_files(folder), max_pages, 'man_pages')
+  """Returns the number of pages read (0 when the machine has no man pages).
+
+  Training reads the training pages among a sample of `max_pages` pages; development
+  pages are sampled on their own (up to `max_dev`), so the dev task does not shrink
+  with the training cap.
+  """
+  unit_of = lambda path: os.path.basename(path).split('.')[0]
+  every = page_files(folder)
+  files = ([p for p in capped(every, max_pages, 'man_pages') if not is_dev(unit_of(p), dev_percent)]
+           + capped([p for p in every if is_dev(unit_of(p), dev_percent)], max_dev, 'man_dev'))
   with concurrent.futures.ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
     rendered = list(pool.map(render, files))
   train, dev = [], []
@@ -83,16 +91,19 @@ def build(out: CorpusOutput, *, dev_percent: float, max_rows: int, max_dev: int,
     pair = page_pairs(text)
     if pair is None:
       continue
-    unit = os.path.basename(path).split('.')[0]
-    (dev if is_dev(unit, dev_percent) else train).append((unit,) + pair)
+    unit = unit_of(path)
+    if not is_dev(unit, dev_percent):
+      train.append((unit,) + pair)
+    elif unit not in {u for u, _, _ in dev}:  # one page per name (crontab(1), crontab(5))
+      dev.append((unit,) + pair)
   out.train('man_pages', capped([{'query': name, 'positive': p}
                                  for _, name, paragraphs in train for p in paragraphs],
                                 max_rows, 'man_train'))
-  dev = capped(dev, max_dev, 'man_dev')
   if dev:
     docs = [(f'{unit}#{i}', unit, p) for unit, _, paragraphs in dev
             for i, p in enumerate(paragraphs)]  # every paragraph of the page is relevant
     out.retrieval('man_pages', [(unit, name) for unit, name, _ in dev],
                   [(doc_id, '', p) for doc_id, _, p in docs],
-                  [(unit, doc_id) for doc_id, unit, _ in docs])
+                  [(unit, doc_id) for doc_id, unit, _ in docs],
+                  unit=lambda i: i.split('#')[0])
   return len(files)

@@ -115,25 +115,46 @@ def build(out: CorpusOutput, *, dev_percent: float, max_rows: int, max_dev: int,
                                    for f in train], max_rows, 'stdlib_docs'))
   out.train('code_docstring', capped(_code_triples(train), max_rows, 'code_docstring'))
 
-  dev = capped(dev, max_dev * 4, 'dev_code')
-  queries = capped(dev, max_dev, 'dev_code_queries')
+  _write_dev(out, dev, max_dev)
+
+
+def _write_dev(out: CorpusOutput, dev: list[Function], max_dev: int) -> None:
+  """Code retrieval both ways, code reranking, package classification and clustering;
+  every row's source unit (its half) is the function's qualified name."""
+  pool = capped(dev, max_dev * 2, 'dev_code')  # code is long: a smaller pool than text tasks
+  queries = capped(pool, max_dev, 'dev_code_queries')
   out.retrieval('stdlib_code', [(f.qualname, f.summary) for f in queries],
-                [(f.qualname, '', f.code) for f in dev],
+                [(f.qualname, '', f.code) for f in pool],
                 [(f.qualname, f.qualname) for f in queries])
+  code_queries = capped(pool, max_dev, 'dev_doc_queries')
+  out.retrieval('stdlib_code_to_doc', [(f.qualname, f.code) for f in code_queries],
+                [(f.qualname, '', f.summary) for f in pool],
+                [(f.qualname, f.qualname) for f in code_queries])
   by_module = collections.defaultdict(list)
-  for f in dev:
+  for f in pool:
     by_module[f.module].append(f)
-  rerank = []
-  for f in queries:
+  rerank, units = [], []
+  for f in capped(queries, max_dev // 2, 'dev_rerank_queries'):
     others = [g.code for g in by_module[f.module] if g.qualname != f.qualname][:7]
     if others:
       rerank.append({'query': f.summary, 'positive': [f.code], 'negative': others})
-  out.rows('reranking', 'stdlib_code', rerank)
+      units.append(f.qualname)
+  out.rows('reranking', 'stdlib_code', rerank, units)
   packages = collections.Counter(f.package for f in dev)
-  big = {p for p, n in packages.items() if n >= 10}
+  big = sorted(p for p, n in packages.items() if n >= 20)
+  labelled = [f for f in dev if f.package in big]
+  clusters = capped(labelled, max_dev * 2, 'dev_clusters')
   out.rows('clustering', 'stdlib_packages',
-           capped([{'text': f.summary, 'label': f.package} for f in dev if f.package in big],
-                  max_dev * 2, 'dev_clusters'))
+           [{'text': f.summary, 'label': f.package} for f in clusters],
+           [f.qualname for f in clusters])
+  train = [f for f in labelled if is_dev('classification-train ' + f.qualname, 30)]
+  test = [f for f in labelled if not is_dev('classification-train ' + f.qualname, 30)]
+  train = [f for p in big for f in capped([f for f in train if f.package == p], 32,
+                                          'dev_package_train', p)]
+  test = capped(test, max_dev * 2, 'dev_package_test')
+  row = lambda f: {'text': f.summary, 'label': f.package}
+  out.classification('stdlib_packages', [row(f) for f in train], [row(f) for f in test],
+                     [f.qualname for f in train], [f.qualname for f in test])
 
 
 def _code_triples(functions: list[Function]) -> list[dict]:

@@ -6,7 +6,7 @@ Parses /usr/share/wordnet/data.{noun,verb,adj,adv} (the documented wndb(5) forma
 
 The split unit is the synset; hard negatives and evaluation candidates come from
 "sister" synsets (same hypernym; same head for adjective satellites), always
-from the same side of the split.
+from the same side of the split. The development tasks are in wordnet_dev.py.
 """
 
 from __future__ import annotations
@@ -171,33 +171,36 @@ def build(out: CorpusOutput, *, dev_percent: float, max_rows: int, max_dev: int,
       return None
 
     rng = seeded_random('wordnet', side)
-    (_write_dev if side else _write_train)(out, [synsets[k] for k in keys], sister, rng,
-                                            synsets, max_rows=max_rows, max_dev=max_dev)
+    group = [synsets[k] for k in keys]
+    if side:
+      from gemini_embed.data.corpora import wordnet_dev  # noqa: PLC0415 (it imports this module)
+      wordnet_dev.write_dev(out, group, sister, rng, synsets, max_dev=max_dev)
+    else:
+      _write_train(out, group, sister, rng, max_rows=max_rows)
 
 
-def _lemma_list(s: Synset) -> str:
+def lemma_list(s: Synset) -> str:
   return ', '.join(s.lemmas)
 
 
-def _category_rows(group, rng, per_label):
+def category_rows(group, per_label):
   by_label = collections.defaultdict(list)
   for s in group:
     by_label[s.lexname].append(s)
   return {lex: capped(rows, per_label, 'category', lex) for lex, rows in sorted(by_label.items())}
 
 
-def _write_train(out, group, sister, rng, synsets, *, max_rows, max_dev):
-  del synsets, max_dev
+def _write_train(out, group, sister, rng, *, max_rows):
   out.train('wordnet_glosses', capped([{'query': s.lemmas[0], 'positive': s.definition}
                                        for s in group], max_rows, 'glosses'))
   rows = []
   for s in group:
     other = sister(s.key, rng)
-    rows.append({'query': s.definition, 'positive': _lemma_list(s)} |
-                ({'negative': _lemma_list(other)} if other else {}))
+    rows.append({'query': s.definition, 'positive': lemma_list(s)} |
+                ({'negative': lemma_list(other)} if other else {}))
   out.train('wordnet_reverse_dictionary', capped(rows, max_rows, 'reverse'))
   rows = []
-  for lex, members in _category_rows(group, rng, max(1, max_rows // len(LEXNAMES))).items():
+  for lex, members in category_rows(group, max(1, max_rows // len(LEXNAMES))).items():
     same_pos = [n for n, (name, _) in LEXNAMES.items()
                 if name.split('.')[0] == LEXNAMES[lex][0].split('.')[0] and n != lex]
     for s in members:
@@ -214,52 +217,3 @@ def _write_train(out, group, sister, rng, synsets, *, max_rows, max_dev):
       rows.append({'query': a, 'positive': b} |
                   ({'negative': rng.choice(other.lemmas)} if other else {}))
   out.train('wordnet_synonyms', capped(rows, max_rows, 'synonyms'))
-
-
-def _write_dev(out, group, sister, rng, synsets, *, max_rows, max_dev):
-  del max_rows
-  pool = capped(group, max_dev * 4, 'dev_pool')
-  queries = capped(pool, max_dev, 'dev_queries')
-  out.retrieval('wordnet_reverse_dictionary', [(s.key, s.definition) for s in queries],
-                [(s.key, '', _lemma_list(s)) for s in pool], [(s.key, s.key) for s in queries])
-  rerank = []
-  for s in queries:
-    negatives = sorted({_lemma_list(o) for o in (sister(s.key, rng) for _ in range(5)) if o}
-                       - {_lemma_list(s)})
-    if negatives:
-      rerank.append({'query': s.definition, 'positive': [_lemma_list(s)], 'negative': negatives})
-  out.rows('reranking', 'wordnet_definitions', rerank)
-
-  labelled = [s for s in group if LEXNAMES[s.lexname][0] != 'noun.Tops']
-  train_part = [s for s in labelled if is_dev('classification-train ' + s.key, 30)]
-  test_part = [s for s in labelled if not is_dev('classification-train ' + s.key, 30)]
-  text = lambda s: {'text': s.definition, 'label': LEXNAMES[s.lexname][0]}
-  per_label_test = max(1, max_dev // len(LEXNAMES))
-  train_rows = _category_rows(train_part, rng, 16)
-  # A category with no training example cannot be learned by the few-shot classifier
-  # (MTEB's protocol): its test rows would only measure nothing; leave them out.
-  out.classification('wordnet_category',
-                     [text(s) for rows in train_rows.values() for s in rows],
-                     [text(s) for label, rows in _category_rows(test_part, rng, per_label_test).items()
-                      if train_rows.get(label) for s in rows])
-  nouns = [s for s in test_part if s.pos == 'n']
-  out.rows('clustering', 'wordnet_noun_category',
-           [text(s) for rows in _category_rows(nouns, rng, per_label_test * 2).values()
-            for s in rows])
-
-  pairs, sts = [], []
-  for s in capped([s for s in group if len(s.lemmas) > 1], max_dev, 'dev_synonyms'):
-    other = sister(s.key, rng)
-    a, b = rng.sample(s.lemmas, 2)
-    pairs.append({'text1': a, 'text2': b, 'label': 1})
-    if other:
-      pairs.append({'text1': a, 'text2': rng.choice(other.lemmas), 'label': 0})
-  out.rows('pair_classification', 'wordnet_synonyms', pairs)
-  taxonomy = [s for s in group if s.pos in 'nv']
-  for i, s in enumerate(capped(taxonomy, max_dev, 'dev_sts')):
-    other = sister(s.key, rng) if i % 2 == 0 else rng.choice(taxonomy)
-    if other is not None and other.key != s.key:
-      score = wu_palmer(s.key, other.key, synsets)
-      sts.append({'text1': s.definition, 'text2': other.definition, 'score': round(5 * score, 3)})
-  # Scores are taxonomy-derived (Wu-Palmer × 5), not human similarity judgements.
-  out.rows('sts', 'wordnet_taxonomy_wup', sts)
