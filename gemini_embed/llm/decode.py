@@ -77,11 +77,13 @@ class Generator:
     one = jnp.ones((batch, 1), jnp.int32)
 
     def cond(carry):
-      i, _, _, done, _, _ = carry
+      i, _, _, done, _, _, _ = carry
       return (i < steps) & ~jnp.all(done)
 
+    # The weights ride in the carry (unchanged): NNX modules must be built from values of
+    # the loop body's own trace level.
     def body(carry):
-      i, token, position, done, cache, out = carry
+      i, token, position, done, cache, out, state = carry
       with sharding.activation_sharding(self.mesh, self.rules):
         model = nnx.merge(self._graphdef, state)
         hidden, cache = model(token[:, None], one, position[:, None], cache)
@@ -89,11 +91,11 @@ class Generator:
       nxt = sampling.choose(logits, keys, step0 + i, temperature, top_k, top_p, static=static)
       out = jax.lax.dynamic_update_index_in_dim(out, nxt, i, axis=1)
       done = done | jnp.any(nxt[:, None] == eos[None, :], axis=1)
-      return i + 1, nxt, position + 1, done, cache, out
+      return i + 1, nxt, position + 1, done, cache, out, state
 
     out = jnp.zeros((batch, self.chunk), jnp.int32)
-    start = (jnp.zeros((), jnp.int32), token, position, done, cache, out)
-    n, token, position, done, cache, out = jax.lax.while_loop(cond, body, start)
+    start = (jnp.zeros((), jnp.int32), token, position, done, cache, out, state)
+    n, token, position, done, cache, out, _ = jax.lax.while_loop(cond, body, start)
     return out, n, token, position, done, cache
 
   # ---- the host loop -------------------------------------------------------------------

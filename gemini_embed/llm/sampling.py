@@ -59,7 +59,7 @@ def filter_logits(logits: Float[Array, 'B V'], top_k, top_p, *, use_top_k: bool,
   if use_top_k:
     ordered = jnp.sort(logits, axis=-1)[:, ::-1]
     k = jnp.clip(top_k, 1, logits.shape[-1])
-    kth = jax.lax.dynamic_index_in_dim(ordered, k - 1, axis=-1, keepdims=True)
+    kth = jax.lax.dynamic_index_in_dim(ordered, k - 1, axis=1, keepdims=True)
     logits = jnp.where(logits >= kth, logits, -jnp.inf)
   if use_top_p:
     probs = jax.nn.softmax(logits, axis=-1)
