@@ -72,6 +72,10 @@ class LayerCache(NamedTuple):
   query_positions: Int[Array, 'B S']    # the new tokens' positions
 
 
+# The keys and values of a call's new tokens, for the cache to store.
+NewKV = tuple[Float[Array, 'B S K H'], Float[Array, 'B S K H']]
+
+
 class Attention(nnx.Module):
   """Grouped-query attention with optional q/k-norm and QKV bias; the attention itself
   is attention.attend on the backend cfg.attention_impl names."""
@@ -95,7 +99,8 @@ class Attention(nnx.Module):
 
   def __call__(self, x: Float[Array, 'B S D'], segment_ids: Int[Array, 'B S'],
                is_sliding: Bool[Array, ''] | bool, sin: Float[Array, 'B S H'],
-               cos: Float[Array, 'B S H'], cache: LayerCache | None = None):
+               cos: Float[Array, 'B S H'], cache: LayerCache | None = None
+               ) -> Float[Array, 'B S D'] | tuple[Float[Array, 'B S D'], NewKV]:
     """segment_ids: 1, 2, … per packed text, 0 = padding (attention within a segment);
     is_sliding: this layer attends within cfg.sliding_window (may be traced).
 
@@ -158,7 +163,8 @@ class Block(nnx.Module):
 
   def __call__(self, x: Float[Array, 'B S D'], segment_ids: Int[Array, 'B S'],
                is_sliding: Bool[Array, ''] | bool, sin: Float[Array, 'B S H'],
-               cos: Float[Array, 'B S H'], cache: LayerCache | None = None):
+               cos: Float[Array, 'B S H'], cache: LayerCache | None = None
+               ) -> Float[Array, 'B S D'] | tuple[Float[Array, 'B S D'], NewKV]:
     """The block's output; with `cache`, (output, the new tokens' (k, v))."""
     if cache is None:
       h = self.attn(self.attn_norm(x), segment_ids, is_sliding, sin, cos)

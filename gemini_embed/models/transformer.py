@@ -56,7 +56,8 @@ class Transformer(nnx.Module):
     self.final_norm = layers.RMSNorm(cfg.width, cfg, rngs)
 
   def __call__(self, tokens: Int[Array, 'B S'], segment_ids: Int[Array, 'B S'] | Bool[Array, 'B S'],
-               positions: Int[Array, 'B S'] | None = None, cache: KVCache | None = None):
+               positions: Int[Array, 'B S'] | None = None, cache: KVCache | None = None
+               ) -> Float[Array, 'B S D'] | tuple[Float[Array, 'B S D'], KVCache]:
     """The final-norm hidden states [B, S, D]; with `cache`, (hidden, updated cache).
 
     Args:
