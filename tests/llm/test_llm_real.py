@@ -60,7 +60,7 @@ def _greedy_parity(real, prompt_ids, new, label):
                                          max_new_tokens=new)]
   tokens, logits = transformers_greedy(ref, prompt_ids, new, pad=llm.pad_id)
   accepted, failures = compare_greedy(ours, tokens, logits)
-  print(f'\n{llm.source} {label}: {len(ours) - accepted - len(failures)}/{len(ours)} rows '
+  print(f'\n{llm.cfg.family} {label}: {len(ours) - accepted - len(failures)}/{len(ours)} rows '
         f'equal token for token over {new} tokens; {accepted} diverged at a near tie '
         f'(top-2 gap < 1e-4)')
   assert not failures, failures
@@ -121,7 +121,7 @@ def test_log_likelihoods_match_transformers(real):
   ours = scorer.token_logprobs(pairs)
   worst = max(float(np.abs(o - _reference_logprobs(ref, c, t)).max())
               for o, (c, t) in zip(ours, pairs))
-  print(f'\n{llm.source}: worst |log p - transformers| per token = {worst:.2e} over '
+  print(f'\n{llm.cfg.family}: worst |log p - transformers| per token = {worst:.2e} over '
         f'{sum(len(t) for _, t in pairs)} tokens')
   assert worst < 1e-3
   context = enc('Question: Is Paris the capital of France? Answer:')
@@ -129,7 +129,7 @@ def test_log_likelihoods_match_transformers(real):
   probs = option_probabilities(scorer, context, options)
   sums = np.asarray([_reference_logprobs(ref, context, o).sum() for o in options])
   want = np.exp(sums - sums.max()) / np.exp(sums - sums.max()).sum()
-  print(f'{llm.source}: P(yes/no/maybe) = {np.round(probs, 4)} (transformers '
+  print(f'{llm.cfg.family}: P(yes/no/maybe) = {np.round(probs, 4)} (transformers '
         f'{np.round(want, 4)})')
   assert abs(probs.sum() - 1) < 1e-12
   np.testing.assert_allclose(probs, want, atol=1e-3)
