@@ -24,13 +24,18 @@ from gemini_embed.llm.decode import Generator
 from gemini_embed.llm.model import LLM
 from gemini_embed.llm.sampling import Sampling
 
-_MAX_NEW = flags.DEFINE_integer('max_new_tokens', 64, 'Tokens to generate at most per row.')
-_TEMPERATURE = flags.DEFINE_float('temperature', 0.0, '0 = greedy.')
-_TOP_P = flags.DEFINE_float('top_p', 1.0, 'Nucleus sampling mass (1 = off).')
-_TOP_K = flags.DEFINE_integer('top_k', 0, 'Keep the k most likely tokens (0 = off).')
-_SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed.')
-_STOP = flags.DEFINE_multi_string('stop', [], 'Stop when the completion contains this '
-                                  'string (cut before it; repeatable).')
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  cli.define_flags()
+  flags.DEFINE_integer('max_new_tokens', 64, 'Tokens to generate at most per row.')
+  flags.DEFINE_float('temperature', 0.0, '0 = greedy.')
+  flags.DEFINE_float('top_p', 1.0, 'Nucleus sampling mass (1 = off).')
+  flags.DEFINE_integer('top_k', 0, 'Keep the k most likely tokens (0 = off).')
+  flags.DEFINE_integer('seed', 0, 'Sampling seed.')
+  flags.DEFINE_multi_string('stop', [], 'Stop when the completion contains this string (cut '
+                            'before it; repeatable).')
 
 
 def check_row(row: jobs.Row) -> None:
@@ -75,17 +80,16 @@ def generate_file(llm: LLM, mesh, rules, input_path: str, output: str, *, chat: 
 
 def main(argv):
   del argv
-  params = Sampling(temperature=_TEMPERATURE.value, top_k=_TOP_K.value, top_p=_TOP_P.value,
-                    seed=_SEED.value)
-  jobs.read_rows(cli.INPUT.value, check_row)   # bad rows fail before the model loads
+  params = Sampling(temperature=FLAGS.temperature, top_k=FLAGS.top_k, top_p=FLAGS.top_p,
+                    seed=FLAGS.seed)
+  jobs.read_rows(FLAGS.input, check_row)   # bad rows fail before the model loads
   llm, mesh, rules, num_shards, shard = cli.setup()
-  path = generate_file(llm, mesh, rules, cli.INPUT.value, cli.OUTPUT.value,
-                       chat=cli.CHAT.value, max_new_tokens=_MAX_NEW.value, params=params,
-                       stop=_STOP.value, batch_size=cli.BATCH.value, num_shards=num_shards,
-                       shard=shard)
-  print(f'{cli.INPUT.value} → {path}')
+  path = generate_file(llm, mesh, rules, FLAGS.input, FLAGS.output, chat=FLAGS.chat,
+                       max_new_tokens=FLAGS.max_new_tokens, params=params, stop=FLAGS.stop,
+                       batch_size=FLAGS.batch_size, num_shards=num_shards, shard=shard)
+  print(f'{FLAGS.input} → {path}')
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(cli.REQUIRED)
+  define_flags()
   app.run(main)

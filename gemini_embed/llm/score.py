@@ -76,13 +76,14 @@ def score_file(llm: LLM, mesh, rules, input_path: str, output: str, *, chat: boo
 
 def main(argv):
   del argv
-  jobs.read_rows(cli.INPUT.value, check_row)   # bad rows fail before the model loads
+  FLAGS = flags.FLAGS
+  jobs.read_rows(FLAGS.input, check_row)   # bad rows fail before the model loads
   llm, mesh, rules, num_shards, shard = cli.setup()
-  path = score_file(llm, mesh, rules, cli.INPUT.value, cli.OUTPUT.value, chat=cli.CHAT.value,
-                    batch_size=cli.BATCH.value, num_shards=num_shards, shard=shard)
-  print(f'{cli.INPUT.value} → {path}')
+  path = score_file(llm, mesh, rules, FLAGS.input, FLAGS.output, chat=FLAGS.chat,
+                    batch_size=FLAGS.batch_size, num_shards=num_shards, shard=shard)
+  print(f'{FLAGS.input} → {path}')
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(cli.REQUIRED)
+  cli.define_flags()
   app.run(main)
