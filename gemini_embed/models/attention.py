@@ -28,6 +28,10 @@ On a multi-device mesh (inside `sharding.activation_sharding`) 'splash' runs und
 its rows (the 'batch' rule's axes) and, when both the query and the k/v head counts
 divide the 'heads' axes, its heads (GQA groups stay together); otherwise heads stay
 whole on each device.
+
+Decoding with a KV cache (models/kv_cache.py): prefill runs `attend` over the prompt;
+each decode step's token attends to the cache with `attend_cached` (xla math: one
+query row per token, nothing to fuse).
 """
 
 from __future__ import annotations
@@ -75,6 +79,40 @@ def attend(q: Float[Array, 'B S N H'], k: Float[Array, 'B S K H'], v: Float[Arra
     return one(q, k, v, segment_ids, window=window)
   return jax.lax.cond(local, functools.partial(one, window=window),
                       functools.partial(one, window=0), q, k, v, segment_ids)
+
+
+def attend_cached(q: Float[Array, 'B S N H'], k: Float[Array, 'B S K H'],
+                  v: Float[Array, 'B S K H'], segment_ids: Int[Array, 'B S'],
+                  positions: Int[Array, 'B S'], cache_k: Float[Array, 'B T K H'],
+                  cache_v: Float[Array, 'B T K H'], cache_positions: Int[Array, 'B T'],
+                  cache_valid: Bool[Array, 'B T'], *, window: int, scale: float,
+                  local: Bool[Array, ''] | bool = True) -> Float[Array, 'B S N H']:
+  """Causal attention of S new tokens (decode) to the KV cache's earlier slots and to
+  each other: one softmax over [cache slots | new tokens], the xla path's math.
+
+  A cached slot is seen when valid and not after the query's position; where `local`,
+  also only within the window (q_pos - k_pos < window, models/kv_cache.py). The new
+  tokens see each other as `_xla` would (causal, within a segment, the window by index).
+  """
+  b, s, n, hd = q.shape
+  kv_heads = k.shape[2]
+  qg = q.reshape(b, s, kv_heads, n // kv_heads, hd)
+  old = jnp.einsum('bskgh,btkh->bkgst', qg, cache_k.astype(q.dtype),
+                   preferred_element_type=jnp.float32) * scale
+  new = jnp.einsum('bskgh,btkh->bkgst', qg, k, preferred_element_type=jnp.float32) * scale
+  seen = cache_valid[:, None, :] & (cache_positions[:, None, :] <= positions[:, :, None])
+  own = attention_mask(segment_ids, 'causal')
+  if window:
+    near = (positions[:, :, None] - cache_positions[:, None, :]) < window
+    seen &= jnp.where(local, near, True)
+    own = jnp.where(local, attention_mask(segment_ids, 'causal', window), own)
+  logits = jnp.concatenate([jnp.where(seen[:, None, None], old, -1e30),
+                            jnp.where(own[:, None, None], new, -1e30)], axis=-1)
+  probs = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
+  t = cache_k.shape[1]
+  out = (jnp.einsum('bkgst,btkh->bskgh', probs[..., :t], cache_v.astype(q.dtype)) +
+         jnp.einsum('bkgst,btkh->bskgh', probs[..., t:], v))
+  return out.reshape(b, s, n, hd)
 
 
 def resolve_impl(impl: str, dtype) -> str:

@@ -7,7 +7,7 @@ norm, proj_out (embedding head output), layers (added by the layer scan).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +15,7 @@ from flax import nnx
 from jax import Array
 from jaxtyping import Bool, Float, Int
 
-from gemini_embed.models.attention import attend
+from gemini_embed.models.attention import attend, attend_cached
 from gemini_embed.models.model_config import TransformerConfig
 
 
@@ -62,6 +62,20 @@ def apply_rope(x: Float[Array, 'B S N H'], sin: Float[Array, 'B S H'],
   return (x.astype(jnp.float32) * cos + rotated.astype(jnp.float32) * sin).astype(x.dtype)
 
 
+class LayerCache(NamedTuple):
+  """One layer's view of the KV cache (models/kv_cache.py) for a call that fills it.
+  k, v None: the cache is fresh (prefill: attend over the new tokens only)."""
+  k: Float[Array, 'B T K H'] | None
+  v: Float[Array, 'B T K H'] | None
+  positions: Int[Array, 'B T'] | None   # the slots' positions
+  valid: Bool[Array, 'B T'] | None
+  query_positions: Int[Array, 'B S']    # the new tokens' positions
+
+
+# The keys and values of a call's new tokens, for the cache to store.
+NewKV = tuple[Float[Array, 'B S K H'], Float[Array, 'B S K H']]
+
+
 class Attention(nnx.Module):
   """Grouped-query attention with optional q/k-norm and QKV bias; the attention itself
   is attention.attend on the backend cfg.attention_impl names."""
@@ -85,9 +99,13 @@ class Attention(nnx.Module):
 
   def __call__(self, x: Float[Array, 'B S D'], segment_ids: Int[Array, 'B S'],
                is_sliding: Bool[Array, ''] | bool, sin: Float[Array, 'B S H'],
-               cos: Float[Array, 'B S H']) -> Float[Array, 'B S D']:
+               cos: Float[Array, 'B S H'], cache: LayerCache | None = None
+               ) -> Float[Array, 'B S D'] | tuple[Float[Array, 'B S D'], NewKV]:
     """segment_ids: 1, 2, … per packed text, 0 = padding (attention within a segment);
-    is_sliding: this layer attends within cfg.sliding_window (may be traced)."""
+    is_sliding: this layer attends within cfg.sliding_window (may be traced).
+
+    Returns the output [B, S, D]; with `cache` (causal decoding), (output, (k, v)) with
+    the new tokens' keys and values [B, S, K, H] for the cache to store."""
     cfg, dt = self.cfg, x.dtype
     q = jnp.einsum('bsd,dnh->bsnh', x, self.q_proj[...].astype(dt))
     k = jnp.einsum('bsd,dnh->bsnh', x, self.k_proj[...].astype(dt))
@@ -99,10 +117,17 @@ class Attention(nnx.Module):
     if cfg.qk_norm:
       q, k = self.q_norm(q), self.k_norm(k)
     q, k = apply_rope(q, sin, cos), apply_rope(k, sin, cos)
-    out = attend(q, k, v, segment_ids, causal=cfg.attention_mode == 'causal',
-                 window=cfg.sliding_window if any(cfg.layer_is_sliding()) else 0,
-                 scale=cfg.attn_scale, impl=cfg.attention_impl, local=is_sliding)
-    return jnp.einsum('bsnh,nhd->bsd', out, self.o_proj[...].astype(dt))
+    window = cfg.sliding_window if any(cfg.layer_is_sliding()) else 0
+    if cache is None or cache.k is None:
+      out = attend(q, k, v, segment_ids, causal=cfg.attention_mode == 'causal',
+                   window=window, scale=cfg.attn_scale, impl=cfg.attention_impl,
+                   local=is_sliding)
+    else:
+      out = attend_cached(q, k, v, segment_ids, cache.query_positions, cache.k, cache.v,
+                          cache.positions, cache.valid, window=window, scale=cfg.attn_scale,
+                          local=is_sliding)
+    out = jnp.einsum('bsnh,nhd->bsd', out, self.o_proj[...].astype(dt))
+    return out if cache is None else (out, (k, v))
 
 
 class GatedMLP(nnx.Module):
@@ -138,12 +163,18 @@ class Block(nnx.Module):
 
   def __call__(self, x: Float[Array, 'B S D'], segment_ids: Int[Array, 'B S'],
                is_sliding: Bool[Array, ''] | bool, sin: Float[Array, 'B S H'],
-               cos: Float[Array, 'B S H']) -> Float[Array, 'B S D']:
-    h = self.attn(self.attn_norm(x), segment_ids, is_sliding, sin, cos)
+               cos: Float[Array, 'B S H'], cache: LayerCache | None = None
+               ) -> Float[Array, 'B S D'] | tuple[Float[Array, 'B S D'], NewKV]:
+    """The block's output; with `cache`, (output, the new tokens' (k, v))."""
+    if cache is None:
+      h = self.attn(self.attn_norm(x), segment_ids, is_sliding, sin, cos)
+      kv = None
+    else:
+      h, kv = self.attn(self.attn_norm(x), segment_ids, is_sliding, sin, cos, cache)
     if self.sandwich:
       h = self.post_attn_norm(h)
     x = x + h
     h = self.mlp(self.mlp_norm(x))
     if self.sandwich:
       h = self.post_mlp_norm(h)
-    return x + h
+    return x + h if cache is None else (x + h, kv)

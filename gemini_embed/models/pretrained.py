@@ -23,9 +23,10 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from gemini_embed import checkpoint
-from gemini_embed.models import gguf_import, hf_import
+from gemini_embed.models import gguf_import, hf_import, param_import
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
+from gemini_embed.models.transformer import Transformer
 
 # TransformerConfig fields a run sets for itself whatever its source: how the model
 # computes, not what its parameters are.
@@ -87,6 +88,24 @@ def load_pretrained(source: str, *, embed_dim: int, mesh, rules, seed: int = 0,
   cfg = source_architecture(source, policies, truncate_layers, kind)
   load = hf_import.load_hf_embedder if kind == 'hf' else gguf_import.load_gguf_embedder
   return load(source, embed_dim, mesh, rules, seed=seed, cfg=cfg, temperature=temperature)
+
+
+def load_backbone(source: str, *, mesh, rules, policies: Mapping[str, Any] | None = None
+                  ) -> tuple[Transformer, TransformerConfig]:
+  """The transformer alone (no projection head) from `source`, placed into its
+  shardings, under `policies` (the LLM runtime: attention_mode='causal'). A workdir
+  gives its trained backbone."""
+  policies = dict(policies or {})
+  kind = classify_source(source)
+  if kind == 'workdir':
+    model, _ = checkpoint.restore_embedder(source, mesh=mesh, rules=rules, policies=policies)
+    return model.backbone, model.backbone.cfg
+  cfg = source_architecture(source, policies, 0, kind)
+  tensors = (hf_import.HFCheckpoint(source) if kind == 'hf'
+             else gguf_import.GGUFCheckpoint(gguf_import.gguf_file(source)))
+  model = param_import.load_embedder(lambda: Transformer(cfg, nnx.Rngs(0)), cfg, tensors, mesh,
+                                     rules, prefix=())
+  return model, cfg
 
 
 def source_architecture(source: str, policies: Mapping[str, Any], truncate_layers: int = 0,

@@ -7,13 +7,15 @@ import numpy as np
 FAMILIES = ('llama', 'qwen2', 'qwen3', 'gemma3')
 
 
-def tiny_hf_model(family: str, seed: int = 0):
-  """A random transformers causal LM whose every weight (norms included) is non-trivial."""
+def tiny_hf_model(family: str, seed: int = 0, **overrides):
+  """A random transformers causal LM whose every weight (norms included) is non-trivial;
+  overrides: config fields (e.g. vocab_size, max_position_embeddings)."""
   import torch
   import transformers as tf
 
   common = dict(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=3,
                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+  common.update(overrides)
   if family == 'llama':
     cfg = tf.LlamaConfig(**common, tie_word_embeddings=False, rope_theta=500.0)
     cls = tf.LlamaForCausalLM
