@@ -225,7 +225,7 @@ def test_mteb_on_the_export_reproduces_our_runners(exported, tmp_path):
   _write_local_suite(str(tmp_path))
   tasks = {t.type: t for t in load_suite(str(tmp_path))}
   encoder = load_run(workdir, mesh_sizes={'data': -1}).encoder(batch_size=8)
-  ours = {kind: next(iter(RUNNERS[kind](task, encoder, None, kind).values()))
+  ours = {kind: next(iter(RUNNERS[kind](task, encoder, None, kind).values())).metrics
           for kind, task in tasks.items()}
   retrieval, sts = tasks['retrieval'], tasks['sts']
 
