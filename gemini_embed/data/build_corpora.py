@@ -29,7 +29,7 @@ import time
 from absl import app, flags, logging
 
 from gemini_embed.data.corpora import (cldr_names, freedict, gettext_catalogs, man_pages,
-                                       python_stdlib, wordnet)
+                                       python_stdlib, wordnet, wordnet_dev)
 from gemini_embed.data.corpora.output import CorpusOutput
 
 SOURCES = ('stdlib', 'wordnet', 'gettext', 'man', 'cldr', 'freedict')
@@ -108,7 +108,7 @@ def build(out_dir: str, sources=SOURCES, *, dev_percent: float = 10.0, max_rows:
     if source == 'stdlib':
       python_stdlib.build(out, **caps)
     elif source == 'wordnet':
-      wordnet.build(out, **caps)
+      wordnet.build(out, write_dev=wordnet_dev.write_dev, **caps)
     elif source == 'gettext':
       gettext_catalogs.build(out, per_catalog=gettext_per_catalog, **caps)
     elif source == 'man':

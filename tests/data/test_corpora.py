@@ -9,7 +9,8 @@ import struct
 
 
 from gemini_embed.data import build_corpora, sources
-from gemini_embed.data.corpora import freedict, gettext_catalogs, man_pages, python_stdlib, wordnet
+from gemini_embed.data.corpora import (freedict, gettext_catalogs, man_pages, python_stdlib, wordnet,
+                                       wordnet_dev)
 from gemini_embed.data.corpora.output import HALVES, CorpusOutput, half_of, is_dev
 from gemini_embed.data.corpora.training_sets import TRAINING_SETS
 from gemini_embed.data.spec import dataset_entry
@@ -55,7 +56,7 @@ def _mini_wordnet(folder, n=120):
 def test_wordnet_build_keeps_dev_synsets_out_of_training(tmp_path):
   _mini_wordnet(tmp_path / 'wn')
   out = CorpusOutput(str(tmp_path / 'out'))
-  wordnet.build(out, dev_percent=30, max_rows=0, max_dev=20, folder=str(tmp_path / 'wn'))
+  wordnet.build(out, write_dev=wordnet_dev.write_dev, dev_percent=30, max_rows=0, max_dev=20, folder=str(tmp_path / 'wn'))
   keys = (['n00000001'] + [f'n0000010{h}' for h in range(4)] +
           [f'n{1000 + i:08d}' for i in range(120)])
   dev_keys = {k for k in keys if is_dev(k, 30)}

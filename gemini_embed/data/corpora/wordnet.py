@@ -148,8 +148,11 @@ def wu_palmer(a: str, b: str, synsets: dict[str, Synset]) -> float:
   return best if best else 2 / (depth(a) + depth(b))
 
 
-def build(out: CorpusOutput, *, dev_percent: float, max_rows: int, max_dev: int,
+def build(out: CorpusOutput, *, write_dev, dev_percent: float, max_rows: int, max_dev: int,
           folder: str = WORDNET_DIR) -> None:
+  """Training sets from one side of the synset split; `write_dev(out, synsets_of_the_dev_side,
+  sister, rng, all_synsets, max_dev=)` (wordnet_dev.write_dev, which builds on this module's
+  readers) writes the development tasks from the other."""
   synsets = read_synsets(folder)
   children = hyponyms(synsets)
   split = {k: is_dev(k, dev_percent) for k in synsets}
@@ -173,8 +176,7 @@ def build(out: CorpusOutput, *, dev_percent: float, max_rows: int, max_dev: int,
     rng = seeded_random('wordnet', side)
     group = [synsets[k] for k in keys]
     if side:
-      from gemini_embed.data.corpora import wordnet_dev  # noqa: PLC0415 (it imports this module)
-      wordnet_dev.write_dev(out, group, sister, rng, synsets, max_dev=max_dev)
+      write_dev(out, group, sister, rng, synsets, max_dev=max_dev)
     else:
       _write_train(out, group, sister, rng, max_rows=max_rows)
 
