@@ -13,9 +13,9 @@ from gemini_embed import sharding
 from gemini_embed.encoding import load_run
 from gemini_embed.eval.embeddings import mrl_view
 from gemini_embed.export import export
-from gemini_embed.models import fetch_offline
 from gemini_embed.models.gguf_import import GGUFCheckpoint, gguf_file, load_gguf_embedder
 from tests.export_fixtures import save_run
+from tests.models import real_cache
 from tests.models.real_strings import docstrings
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ QUERIES = [' '.join(d.split()[:10]) for d in DOCS]  # within the 32-token query 
 def real_export(request, tmp_path_factory):
   name = request.param
   root = tmp_path_factory.mktemp(f'real-{name}')
-  model_dir = fetch_offline.fetch(name, str(root / 'model'))
+  model_dir = real_cache.model_dir(name)
   cfg = GGUFCheckpoint(gguf_file(model_dir)).config.with_layers(4)
   mesh = sharding.make_mesh({'data': 1}, jax.devices()[:1])
   model, cfg = load_gguf_embedder(model_dir, EMBED_DIM, mesh, sharding.DEFAULT_RULES, cfg=cfg)

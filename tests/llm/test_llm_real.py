@@ -1,5 +1,5 @@
 """The two offline LLMs against transformers' reading of the same GGUF file
-(tests/models/gguf_reference.py): greedy generation token id for token id on 24 real
+(tests/models/gguf_reference.py): greedy generation token id for token id on 12 real
 prompts, with and without the chat template (SmolLM2's ChatML; the Gemma 3 270M base
 model has none to use), a Gemma 3 batch running past its 512-token local window, and
 log-likelihoods per token. Run with -s to see the measured numbers."""
@@ -16,9 +16,9 @@ from gemini_embed.llm import chat
 from gemini_embed.llm.decode import Generator
 from gemini_embed.llm.model import load_llm
 from gemini_embed.llm.scoring import Scorer, option_probabilities
-from gemini_embed.models import fetch_offline
 from gemini_embed.models.gguf_import import gguf_file
 from tests.llm.tiny_llm import compare_greedy, transformers_greedy
+from tests.models import real_cache
 from tests.models.real_strings import docstrings
 
 pytestmark = pytest.mark.slow
@@ -40,16 +40,15 @@ def _sentences(n: int) -> list[str]:
   return out[:n]
 
 
-PROMPTS = _sentences(24)
+PROMPTS = _sentences(12)
 
 
 @pytest.fixture(scope='module', params=['smollm2', 'gemma3-270m'])
-def real(request, tmp_path_factory):
-  from tests.models.gguf_reference import transformers_gguf_model
-  directory = fetch_offline.fetch(request.param, str(tmp_path_factory.mktemp(request.param)))
+def real(request):
+  directory = real_cache.model_dir(request.param)
   mesh = sharding.make_mesh({'data': 1}, jax.devices()[:1])
   llm = load_llm(directory, mesh, RULES)
-  return llm, transformers_gguf_model(gguf_file(directory)), mesh, directory
+  return llm, real_cache.reference_model(request.param), mesh, directory
 
 
 def _greedy_parity(real, prompt_ids, new, label):
@@ -113,11 +112,11 @@ def test_log_likelihoods_match_transformers(real):
   llm, ref, mesh, _ = real
   enc = lambda s, special=True: llm.tokenizer.encode(s, add_special_tokens=special).ids
   pairs = []
-  for sentence in PROMPTS[:12]:
+  for sentence in PROMPTS[:6]:
     words = sentence.split(' ')
     half = len(words) // 2
     pairs.append((enc(' '.join(words[:half])), enc(' ' + ' '.join(words[half:]), False)))
-  scorer = Scorer(llm, mesh, RULES, batch_size=12)
+  scorer = Scorer(llm, mesh, RULES, batch_size=6)
   ours = scorer.token_logprobs(pairs)
   worst = max(float(np.abs(o - _reference_logprobs(ref, c, t)).max())
               for o, (c, t) in zip(ours, pairs))

@@ -21,6 +21,7 @@ from gemini_embed.models.gguf_import import (gguf_file, is_gguf_model_dir, load_
                                              read_manifest)
 from gemini_embed.models.model_config import TransformerConfig
 from gemini_embed.models.presets import PRESETS
+from tests.models import real_cache
 
 pytestmark = pytest.mark.slow
 pytest.importorskip('torch')
@@ -46,9 +47,8 @@ class Real:
 
 
 @pytest.fixture(scope='module', params=MODELS)
-def real(request, tmp_path_factory):
-  name = request.param
-  return Real(name, fetch_offline.fetch(name, str(tmp_path_factory.mktemp(name))))
+def real(request):
+  return Real(request.param, real_cache.model_dir(request.param))
 
 
 @pytest.fixture(scope='module')
@@ -123,9 +123,9 @@ def _batch(real):
 
 def test_hidden_states_match_transformers(real):
   """Causal mode, float32: our import vs transformers' reading of the same GGUF."""
-  from tests.models.gguf_reference import transformers_gguf_model, transformers_hidden
+  from tests.models.gguf_reference import transformers_hidden
   tokens, valid = _batch(real)
-  ref = transformers_hidden(transformers_gguf_model(gguf_file(real.dir)), tokens, valid)
+  ref = transformers_hidden(real_cache.reference_model(real.name), tokens, valid)
   ours = np.asarray(real.hidden(real.emb, tokens, valid))
   err = np.abs(ours - ref)[valid]
   print(f'\n{real.name}: max |ours - transformers| = {err.max():.2e} over {valid.sum()} tokens '
@@ -185,9 +185,9 @@ def test_bidirectional_embedder(real):
   assert np.max(np.abs(hidden - causal)[valid]) > 1e-2
 
 
-def test_sharded_load_matches_one_device(tmp_path):
+def test_sharded_load_matches_one_device():
   """SmolLM2 placed straight into a 2×2×2 mesh embeds as it does on one device."""
-  directory = fetch_offline.fetch('smollm2', str(tmp_path))
+  directory = real_cache.model_dir('smollm2')
   tok = Tokenizer.from_file(os.path.join(directory, 'tokenizer.json'))
   ids = tok.encode(PARAGRAPH).ids[:16]
   tokens = np.asarray([ids] * 8, np.int32)

@@ -1,0 +1,34 @@
+"""The two real LLMs, fetched and read by transformers once per pytest session.
+
+Three slow modules (models/test_gguf_real.py, llm/test_llm_real.py, test_export_real.py)
+check against the same fetched GGUF directories and transformers' float32 reading of
+them; fetching (sha256, tokenizer conversion) and transformers' GGUF load cost tens of
+seconds per model, so they are done once here and shared, read-only.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+
+from gemini_embed.models import fetch_offline
+from gemini_embed.models.gguf_import import gguf_file
+
+
+@functools.cache
+def _root() -> str:
+  return tempfile.mkdtemp(prefix='gemini_embed-real-')
+
+
+@functools.cache
+def model_dir(name: str) -> str:
+  """NAME's import-ready model directory (fetch_offline), shared by the session."""
+  import os
+  return fetch_offline.fetch(name, os.path.join(_root(), name))
+
+
+@functools.cache
+def reference_model(name: str):
+  """transformers' float32 reading of NAME's GGUF (tests/models/gguf_reference.py)."""
+  from tests.models.gguf_reference import transformers_gguf_model
+  return transformers_gguf_model(gguf_file(model_dir(name)))
