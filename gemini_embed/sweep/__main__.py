@@ -3,7 +3,7 @@ r"""Sweep a config: train every point, score it on the dev suite, choose, and pr
     python -m gemini_embed.sweep --config=configs/NAME.py[:ARGS] --workdir=DIR \
         [--mode=grid|dirichlet] [--n=K] [--prior=sizes|rates] [--concentration=C] [--seed=S]
         [--launcher=local|pod] [--jobs=1] [--tpu=NAME --zone=ZONE] [--suite=DEV]
-        [--fit=none|linear|gbm] [--dry_run] [--config.FIELD=VALUE ...]
+        [--dims=D,...] [--fit=none|linear|gbm] [--dry_run] [--config.FIELD=VALUE ...]
 
 grid: the points of the config's `sweep(add)`; dirichlet: K mixtures of the config stage's
 datasets drawn from Dirichlet(C · prior) (RegMix), the prior being the datasets' sizes or
@@ -55,6 +55,8 @@ _JOBS = flags.DEFINE_integer('jobs', 1, 'local: points at a time (threads split 
 _TPU = flags.DEFINE_string('tpu', None, 'pod: the TPU VM name.')
 _ZONE = flags.DEFINE_string('zone', None, 'pod: its zone.')
 _SUITE = flags.DEFINE_string('suite', None, 'Dev suite (two halves): score every point.')
+_DIMS = flags.DEFINE_list('dims', [], 'MRL dims to score the points at (default: the largest '
+                          "of the config's mrl_dims, the one the default metric reads).")
 _FIT = flags.DEFINE_enum('fit', 'none', ['none', 'linear', 'gbm'],
                          'Fit score ~ mixture on the scored points and propose a mixture.')
 _DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Print the commands; run nothing.')
@@ -132,6 +134,7 @@ def main(argv):
   config_arg, passthrough = _raw_config_args(sys.argv)
   config_path = config_arg.split(':', 1)[0]
   module = config_module(config_path)
+  dims = [int(d) for d in _DIMS.value] or [max(config.mrl_dims)]
   try:
     pts = build_points(config, module, config_path, config_arg, passthrough)
   except (ValueError, KeyError, FileNotFoundError) as e:
@@ -141,7 +144,7 @@ def main(argv):
       cmds = [pod_command(p, _TPU.value or 'TPU', _ZONE.value or 'ZONE')] \
           if _LAUNCHER.value == 'pod' else [p.train]
       if _SUITE.value:
-        cmds += [evaluate_command(p, _SUITE.value, h) for h in HALVES]
+        cmds += [evaluate_command(p, _SUITE.value, h, dims) for h in HALVES]
       print('\n'.join(shlex.join(c) for c in cmds))
     return
   os.makedirs(sweep_dir, exist_ok=True)
@@ -152,17 +155,17 @@ def main(argv):
                               seed=_SEED.value) if _MODE.value == 'dirichlet' else None,
                 points=[dict(name=p.name, overrides=p.overrides, workdir=p.workdir,
                              train_command=shlex.join(p.train),
-                             evaluate_commands=[shlex.join(evaluate_command(p, _SUITE.value, h))
+                             evaluate_commands=[shlex.join(evaluate_command(p, _SUITE.value, h, dims))
                                                 for h in HALVES] if _SUITE.value else [])
                         for p in pts])
   collect.write_json(os.path.join(sweep_dir, 'sweep.json'), record)
   if _LAUNCHER.value == 'pod':
     try:
-      launcher = PodLauncher(sweep_dir, _SUITE.value, _TPU.value, _ZONE.value)
+      launcher = PodLauncher(sweep_dir, _SUITE.value, dims, _TPU.value, _ZONE.value)
     except ValueError as e:
       raise app.UsageError(str(e)) from None
   else:
-    launcher = LocalLauncher(sweep_dir, _SUITE.value, _JOBS.value)
+    launcher = LocalLauncher(sweep_dir, _SUITE.value, dims, _JOBS.value)
   errors = launcher.run(pts)
 
   ratios = collect.ratios_frame(pts, {p.name: points_lib.point_ratios(p.overrides, config)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import queue
 import shlex
 import subprocess
 import sys
@@ -49,9 +50,10 @@ def train_command(config_arg: str, workdir: str, overrides: dict, passthrough: l
             for k, v in overrides.items())]
 
 
-def evaluate_command(point: Point, suite: str, half: str) -> list[str]:
+def evaluate_command(point: Point, suite: str, half: str, dims: list[int]) -> list[str]:
   return [sys.executable, '-m', 'gemini_embed.evaluate', f'--workdir={point.workdir}',
-          f'--suite={suite}', f'--half={half}', f'--output={point.results(half)}', '--peers=none']
+          f'--suite={suite}', f'--half={half}', f'--output={point.results(half)}', '--peers=none',
+          '--dims=' + ','.join(map(str, dims))]
 
 
 def pod_command(point: Point, tpu: str, zone: str) -> list[str]:
@@ -79,43 +81,62 @@ def evaluated(point: Point) -> bool:
   if not (os.path.exists(record) and all(os.path.exists(point.results(h)) for h in HALVES)):
     return False
   with open(record) as f:
-    return json.load(f).get('step') == (read_status(point.workdir) or {}).get('step')
+    record = json.load(f)
+  return record.get('step') == (read_status(point.workdir) or {}).get('step')
 
 
 def thread_env(jobs: int, cores: int | None = None) -> dict[str, str]:
-  """Environment of one of `jobs` concurrent runs: its share of the cores, at least one."""
-  threads = max(1, (cores or os.cpu_count() or 1) // jobs)
+  """Environment of one of `jobs` concurrent runs: its share of the cores, at least one.
+  (XLA reads `intra_op_parallelism_threads` only after a `--` flag, and one thread also
+  needs Eigen's pool off; the launcher pins each job to its cores as well.)"""
+  threads = max(1, (cores or len(os.sched_getaffinity(0))) // jobs)
   env = dict(os.environ)
   xla = [f for f in env.get('XLA_FLAGS', '').split()
          if not f.startswith(('--xla_cpu_multi_thread_eigen', 'intra_op_parallelism_threads'))]
   if threads == 1:
-    xla.append('--xla_cpu_multi_thread_eigen=false')
-  xla.append(f'intra_op_parallelism_threads={threads}')
+    xla += ['--xla_cpu_multi_thread_eigen=false', 'intra_op_parallelism_threads=1']
   env.update(XLA_FLAGS=' '.join(xla), OMP_NUM_THREADS=str(threads),
              OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
   return env
+
+
+def core_slots(jobs: int) -> list[set[int]]:
+  """The cores of each of `jobs` slots (this process's CPUs split evenly; shared when
+  there are more jobs than cores)."""
+  cpus = sorted(os.sched_getaffinity(0))
+  per = max(1, len(cpus) // jobs)
+  return [set(cpus[(i * per) % len(cpus):(i * per) % len(cpus) + per]) for i in range(jobs)]
 
 
 class LocalLauncher:
   """Trains and evaluates points, `jobs` at a time; each job's output goes to
   SWEEP_DIR/logs/<point>.log."""
 
-  def __init__(self, sweep_dir: str, suite: str | None, jobs: int):
+  def __init__(self, sweep_dir: str, suite: str | None, dims: list[int], jobs: int):
     self.log_dir = os.path.join(sweep_dir, 'logs')
-    self.suite, self.jobs = suite, jobs
+    self.suite, self.dims, self.jobs = suite, dims, jobs
     self.env = thread_env(jobs)
     self.env.setdefault('JAX_COMPILATION_CACHE_DIR',
                         os.path.abspath(os.path.join(sweep_dir, 'jax_cache')))
     self.env.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '1')
     self._print = threading.Lock()
+    self._slots: queue.Queue = queue.Queue()
+    for cores in core_slots(jobs):
+      self._slots.put(cores)
 
   def _run(self, point: Point, title: str, cmd: list[str]) -> None:
     with self._print:
       print(f'[{point.name}] {title}\n$ {shlex.join(cmd)}', flush=True)
-    with open(os.path.join(self.log_dir, f'{point.name}.log'), 'a') as log:
-      log.write(f'$ {shlex.join(cmd)}\n')
-      log.flush()
-      rc = subprocess.run(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT).returncode
+    cores = self._slots.get()
+    pin = (lambda: os.sched_setaffinity(0, cores)) if self.jobs > 1 else None
+    try:
+      with open(os.path.join(self.log_dir, f'{point.name}.log'), 'a') as log:
+        log.write(f'$ {shlex.join(cmd)}\n')
+        log.flush()
+        rc = subprocess.run(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=pin).returncode
+    finally:
+      self._slots.put(cores)
     if rc:
       raise RuntimeError(f'[{point.name}] {title} exited with {rc}; its output is in '
                          f'{self.log_dir}/{point.name}.log; rerun the sweep to resume')
@@ -127,9 +148,10 @@ class LocalLauncher:
       self._run(point, 'train', point.train)
     if self.suite and not evaluated(point):
       for half in HALVES:
-        self._run(point, f'evaluate ({half} half)', evaluate_command(point, self.suite, half))
+        self._run(point, f'evaluate ({half} half)', evaluate_command(point, self.suite, half, self.dims))
       with open(os.path.join(point.workdir, 'eval', 'evaluated.json'), 'w') as f:
-        json.dump(dict(step=read_status(point.workdir)['step'], suite=self.suite), f)
+        json.dump(dict(step=read_status(point.workdir)['step'], suite=self.suite,
+                       dims=self.dims), f)
 
   def run(self, points: list[Point]) -> list[str]:
     """Runs every point; returns the errors of those that failed (the others go on)."""
@@ -149,11 +171,11 @@ class PodLauncher:
   """Hands each unfinished point to `launch/pod.py run` (once, from this host); evaluates
   the finished ones here."""
 
-  def __init__(self, sweep_dir: str, suite: str | None, tpu: str, zone: str):
+  def __init__(self, sweep_dir: str, suite: str | None, dims: list[int], tpu: str, zone: str):
     if not tpu or not zone:
       raise ValueError('--launcher=pod needs --tpu=NAME and --zone=ZONE')
     self.tpu, self.zone = tpu, zone
-    self.local = LocalLauncher(sweep_dir, suite, jobs=1)
+    self.local = LocalLauncher(sweep_dir, suite, dims, jobs=1)
 
   def run(self, points: list[Point]) -> list[str]:
     os.makedirs(self.local.log_dir, exist_ok=True)

@@ -1,0 +1,93 @@
+"""Collection on fixture points (no training): the sweep command finds every point finished
+and scored, trains nothing, and writes the joined tables, the plot and best.json, choosing
+on the select half while reporting the report half."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from gemini_embed.data.corpora.training_sets import FINETUNE_MIXTURES
+from tests import run_fixtures
+from tests.train_fixtures import ROOT, train_env
+
+# code_docstring rate (configs/finetune.py's sweep) → (select, report) Mean(Task)
+PLANTED = {0.5: (0.30, 0.60), 1.0: (0.50, 0.35), 2.0: (0.40, 0.45), 4.0: (0.20, 0.25)}
+DIM = 96  # the tiny config's largest MRL dim
+
+
+def write_points(sweep_dir):
+  for rate, (select, report) in PLANTED.items():
+    workdir = os.path.join(sweep_dir, f'code_docstring-{rate}')
+    run_fixtures.write_run(workdir, {'code_docstring': [1.0, 0.8], 'gettext_bitext': [1.2]},
+                           steps=4)
+    for half, level in (('select', select), ('report', report)):
+      run_fixtures.write_json(os.path.join(workdir, 'eval', f'{half}.json'), run_fixtures.results(
+          {f'code_docstring-{rate}': {DIM: run_fixtures.flat_scores(level)}}, half))
+    run_fixtures.write_json(os.path.join(workdir, 'eval', 'evaluated.json'),
+                            dict(step=4, suite='fixture', dims=[DIM]))
+
+
+@pytest.fixture(scope='module')
+def swept(tmp_path_factory):
+  sweep_dir = tmp_path_factory.mktemp('sweep')
+  write_points(str(sweep_dir))
+  out = subprocess.run([sys.executable, '-m', 'gemini_embed.sweep',
+                        f'--config={ROOT}/configs/finetune.py:tiny', f'--workdir={sweep_dir}',
+                        '--suite=unused-every-point-is-scored', '--fit=linear'],
+                       env=train_env(1), capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+  return sweep_dir, out.stdout
+
+
+def test_nothing_is_trained_or_evaluated_again(swept):
+  sweep_dir, stdout = swept
+  assert stdout.count('not retrained') == len(PLANTED)
+  assert '$ ' not in stdout  # no command was run
+  assert not any(os.path.exists(sweep_dir / f'code_docstring-{r}' / 'checkpoints') for r in PLANTED)
+
+
+def test_best_is_chosen_on_select_and_reported_on_report(swept):
+  sweep_dir, _ = swept
+  best = json.loads((sweep_dir / 'best.json').read_text())
+  assert best['point'] == 'code_docstring-1.0' and best['selected_on'] == 'select'
+  assert best['metric'] == f'mean_task@{DIM}'
+  assert best['select_score'] == pytest.approx(0.50)
+  assert best['report_score'] == pytest.approx(0.35)
+  assert best['report_interval'] == pytest.approx([0.35 - run_fixtures.HALF_WIDTH,
+                                                   0.35 + run_fixtures.HALF_WIDTH])
+  assert best['overrides'] == {'data.datasets.code_docstring.rate': 1.0}
+  assert best['fit']['kind'] == 'linear' and best['fit']['points'] == 4
+  assert best['fit']['overrides'][0].startswith('--config.data.datasets.')
+
+
+def test_ratios_and_metrics_join_on_the_point_name(swept):
+  sweep_dir, _ = swept
+  ratios = pd.read_csv(sweep_dir / 'ratios.csv', index_col='point')
+  metrics = pd.read_csv(sweep_dir / 'metrics.csv', index_col='point')
+  assert list(ratios.columns) == sorted(FINETUNE_MIXTURES['task'])
+  assert set(ratios.index) == set(metrics.index) == {f'code_docstring-{r}' for r in PLANTED}
+  others = sum(v for k, v in FINETUNE_MIXTURES['task'].items() if k != 'code_docstring')
+  for rate, (select, report) in PLANTED.items():
+    name = f'code_docstring-{rate}'
+    assert ratios.at[name, 'code_docstring'] == pytest.approx(rate / (rate + others))
+    assert metrics.at[name, f'select/mean_task@{DIM}'] == pytest.approx(select)
+    assert metrics.at[name, f'report/mean_task@{DIM}/hi'] == pytest.approx(
+        report + run_fixtures.HALF_WIDTH)
+    assert metrics.at[name, 'state'] == 'finished'
+
+
+def test_table_plot_and_record(swept):
+  sweep_dir, stdout = swept
+  table = (sweep_dir / 'table.md').read_text()
+  rows = [line for line in table.splitlines() if line.startswith('| code_docstring')]
+  assert rows[0].startswith('| code_docstring-1.0 **(best)**')  # sorted by select score
+  assert '35.00 [33.00, 37.00]' in rows[0]
+  assert (sweep_dir / 'plots' / 'score_vs_rate.png').stat().st_size > 0
+  record = json.loads((sweep_dir / 'sweep.json').read_text())
+  assert record['mode'] == 'grid' and len(record['points']) == 4
+  assert record['git_sha'] and 'gemini_embed.train' in record['points'][0]['train_command']
+  assert 'leave-one-out Spearman' in stdout and 'run it:' in stdout
