@@ -68,3 +68,18 @@ def write_run(workdir: str, losses: dict[str, list[float]], config: dict | None 
   write_json(os.path.join(workdir, 'status.json'),
              dict(state='finished', step=total, total_steps=total, last_checkpoint=total,
                   time=0.0))
+
+
+def write_sweep_points(sweep_dir: str, planted: dict[float, tuple[float, float]], dim: int
+                       ) -> None:
+  """configs/finetune.py's grid points (code_docstring rate → (select, report) Mean(Task)),
+  finished and scored on both halves at `dim`, as the sweep leaves them."""
+  for rate, (select, report) in planted.items():
+    name = f'code_docstring-{rate}'
+    workdir = os.path.join(sweep_dir, name)
+    write_run(workdir, {'code_docstring': [1.0, 0.8], 'gettext_bitext': [1.2]}, steps=4)
+    for half, level in (('select', select), ('report', report)):
+      write_json(os.path.join(workdir, 'eval', f'{half}.json'),
+                 results({name: {dim: flat_scores(level)}}, half))
+    write_json(os.path.join(workdir, 'eval', 'evaluated.json'),
+               dict(step=4, suite='fixture', dims=[dim]))

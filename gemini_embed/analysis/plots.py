@@ -25,10 +25,10 @@ def _grid(n: int, width: float = 4.0, height: float = 3.2, cols: int = 3):
   cols = max(1, min(cols, n))
   rows = math.ceil(n / cols)
   fig = Figure(figsize=(width * cols, height * rows))
-  axes = fig.subplots(rows, cols, squeeze=False).flat
-  for ax in list(axes)[n:]:
+  axes = list(fig.subplots(rows, cols, squeeze=False).flat)
+  for ax in axes[n:]:
     ax.set_visible(False)
-  return fig, list(axes)[:n]
+  return fig, axes[:n]
 
 
 def score_vs_dim(aggregates: pd.DataFrame, metric: str = 'mean_task') -> Figure:

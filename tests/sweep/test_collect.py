@@ -19,22 +19,10 @@ PLANTED = {0.5: (0.30, 0.60), 1.0: (0.50, 0.35), 2.0: (0.40, 0.45), 4.0: (0.20, 
 DIM = 96  # the tiny config's largest MRL dim
 
 
-def write_points(sweep_dir):
-  for rate, (select, report) in PLANTED.items():
-    workdir = os.path.join(sweep_dir, f'code_docstring-{rate}')
-    run_fixtures.write_run(workdir, {'code_docstring': [1.0, 0.8], 'gettext_bitext': [1.2]},
-                           steps=4)
-    for half, level in (('select', select), ('report', report)):
-      run_fixtures.write_json(os.path.join(workdir, 'eval', f'{half}.json'), run_fixtures.results(
-          {f'code_docstring-{rate}': {DIM: run_fixtures.flat_scores(level)}}, half))
-    run_fixtures.write_json(os.path.join(workdir, 'eval', 'evaluated.json'),
-                            dict(step=4, suite='fixture', dims=[DIM]))
-
-
 @pytest.fixture(scope='module')
 def swept(tmp_path_factory):
   sweep_dir = tmp_path_factory.mktemp('sweep')
-  write_points(str(sweep_dir))
+  run_fixtures.write_sweep_points(str(sweep_dir), PLANTED, DIM)
   out = subprocess.run([sys.executable, '-m', 'gemini_embed.sweep',
                         f'--config={ROOT}/configs/finetune.py:tiny', f'--workdir={sweep_dir}',
                         '--suite=unused-every-point-is-scored', '--fit=linear'],
