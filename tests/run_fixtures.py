@@ -70,8 +70,8 @@ def write_run(workdir: str, losses: dict[str, list[float]], config: dict | None 
                   time=0.0))
 
 
-def write_sweep_points(sweep_dir: str, planted: dict[float, tuple[float, float]], dim: int
-                       ) -> None:
+def write_sweep_points(sweep_dir: str, planted: dict[float, tuple[float, float]], dim: int,
+                       suite: str = 'fixture') -> None:
   """configs/finetune.py's grid points (code_docstring rate → (select, report) Mean(Task)),
   finished and scored on both halves at `dim`, as the sweep leaves them."""
   for rate, (select, report) in planted.items():
@@ -82,4 +82,4 @@ def write_sweep_points(sweep_dir: str, planted: dict[float, tuple[float, float]]
       write_json(os.path.join(workdir, 'eval', f'{half}.json'),
                  results({name: {dim: flat_scores(level)}}, half))
     write_json(os.path.join(workdir, 'eval', 'evaluated.json'),
-               dict(step=4, suite='fixture', dims=[dim]))
+               dict(step=4, suite=suite, dims=[dim]))

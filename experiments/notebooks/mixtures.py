@@ -54,5 +54,5 @@ show(analysis.score_vs_rate(ratios, select, f'select {METRIC}',
 
 # %%
 print(best['point'], best['report_score'], best['report_interval'])
-show(analysis.loss_curves(analysis.metrics_frame({best['point']: os.path.join(SWEEP, best['point'])})),
-     'best_loss_curves')
+curves = analysis.metrics_frame({best['point']: os.path.join(SWEEP, best['point'])})
+show(analysis.loss_curves(curves), 'best_loss_curves')

@@ -155,8 +155,9 @@ def main(argv):
                               seed=_SEED.value) if _MODE.value == 'dirichlet' else None,
                 points=[dict(name=p.name, overrides=p.overrides, workdir=p.workdir,
                              train_command=shlex.join(p.train),
-                             evaluate_commands=[shlex.join(evaluate_command(p, _SUITE.value, h, dims))
-                                                for h in HALVES] if _SUITE.value else [])
+                             evaluate_commands=[
+                                 shlex.join(evaluate_command(p, _SUITE.value, h, dims))
+                                 for h in HALVES] if _SUITE.value else [])
                         for p in pts])
   collect.write_json(os.path.join(sweep_dir, 'sweep.json'), record)
   if _LAUNCHER.value == 'pod':

@@ -24,6 +24,8 @@ import pandas as pd
 from gemini_embed import analysis
 from gemini_embed.sweep.launch import HALVES, Point, read_status
 
+SHORT_NAME = 40  # longer point names get a short label in table.md
+
 
 def git_sha() -> str | None:
   try:
@@ -78,10 +80,14 @@ def _interval(metrics: pd.DataFrame, point: str, column: str) -> str:
 
 def table_markdown(ratios: pd.DataFrame, metrics: pd.DataFrame, metric: str,
                    best: str | None) -> str:
-  """Points by select score: rates (%), select score, report score [95% interval]."""
+  """Points by select score: rates (%), select score, report score [95% interval]. Long
+  point names (a Dirichlet point names every rate) are shown as p1, p2, … (the order of
+  sweep.json), spelled out under the table."""
   select, report = f'select/{metric}', f'report/{metric}'
   order = metrics.sort_values(select, ascending=False, na_position='last').index \
       if select in metrics else metrics.index
+  short = any(len(p) > SHORT_NAME for p in ratios.index)
+  label = {p: f'p{i + 1}' if short else p for i, p in enumerate(ratios.index)}
   datasets = list(ratios.columns)
   lines = [f'Selected on the dev suite\'s select half by `{metric}`; the report half scores '
            'the table (×100, [95% bootstrap interval]). Rates: % of batches.', '',
@@ -93,7 +99,10 @@ def table_markdown(ratios: pd.DataFrame, metrics: pd.DataFrame, metric: str,
     sel = pct(metrics.at[point, select]) if select in metrics else '–'
     rep = (pct(metrics.at[point, report]) + _interval(metrics, point, report)
            if report in metrics else '–')
-    lines.append(f'| {point}{mark} | {rates} | {sel} | {rep} | {metrics.at[point, "state"]} |')
+    lines.append(f'| {label[point]}{mark} | {rates} | {sel} | {rep} | '
+                 f'{metrics.at[point, "state"]} |')
+  if short:
+    lines += [''] + [f'- {label[p]}: `{p}`' for p in ratios.index]
   return '\n'.join(lines) + '\n'
 
 

@@ -75,14 +75,15 @@ def finished(workdir: str) -> bool:
   return bool(status) and status['state'] == 'finished' and status['step'] >= status['total_steps']
 
 
-def evaluated(point: Point) -> bool:
-  """Both halves score the run's final step (eval/evaluated.json says which step)."""
+def evaluated(point: Point, suite: str, dims: list[int]) -> bool:
+  """Both halves of `suite` score the run's final step at `dims` (eval/evaluated.json)."""
   record = os.path.join(point.workdir, 'eval', 'evaluated.json')
   if not (os.path.exists(record) and all(os.path.exists(point.results(h)) for h in HALVES)):
     return False
   with open(record) as f:
     record = json.load(f)
-  return record.get('step') == (read_status(point.workdir) or {}).get('step')
+  return record == dict(step=(read_status(point.workdir) or {}).get('step'), suite=suite,
+                        dims=dims)
 
 
 def thread_env(jobs: int, cores: int | None = None) -> dict[str, str]:
@@ -146,9 +147,10 @@ class LocalLauncher:
       print(f'[{point.name}] trained (status.json: finished): not retrained', flush=True)
     else:
       self._run(point, 'train', point.train)
-    if self.suite and not evaluated(point):
+    if self.suite and not evaluated(point, self.suite, self.dims):
       for half in HALVES:
-        self._run(point, f'evaluate ({half} half)', evaluate_command(point, self.suite, half, self.dims))
+        self._run(point, f'evaluate ({half} half)',
+                  evaluate_command(point, self.suite, half, self.dims))
       with open(os.path.join(point.workdir, 'eval', 'evaluated.json'), 'w') as f:
         json.dump(dict(step=read_status(point.workdir)['step'], suite=self.suite,
                        dims=self.dims), f)

@@ -17,15 +17,16 @@ from tests.train_fixtures import ROOT, train_env
 # code_docstring rate (configs/finetune.py's sweep) → (select, report) Mean(Task)
 PLANTED = {0.5: (0.30, 0.60), 1.0: (0.50, 0.35), 2.0: (0.40, 0.45), 4.0: (0.20, 0.25)}
 DIM = 96  # the tiny config's largest MRL dim
+SUITE = 'fixture-suite'  # every point is already scored on it: never read
 
 
 @pytest.fixture(scope='module')
 def swept(tmp_path_factory):
   sweep_dir = tmp_path_factory.mktemp('sweep')
-  run_fixtures.write_sweep_points(str(sweep_dir), PLANTED, DIM)
+  run_fixtures.write_sweep_points(str(sweep_dir), PLANTED, DIM, SUITE)
   out = subprocess.run([sys.executable, '-m', 'gemini_embed.sweep',
                         f'--config={ROOT}/configs/finetune.py:tiny', f'--workdir={sweep_dir}',
-                        '--suite=unused-every-point-is-scored', '--fit=linear'],
+                        f'--suite={SUITE}', '--fit=linear'],
                        env=train_env(1), capture_output=True, text=True, timeout=300, cwd=ROOT)
   assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
   return sweep_dir, out.stdout
@@ -79,3 +80,17 @@ def test_table_plot_and_record(swept):
   assert record['mode'] == 'grid' and len(record['points']) == 4
   assert record['git_sha'] and 'gemini_embed.train' in record['points'][0]['train_command']
   assert 'leave-one-out Spearman' in stdout and 'run it:' in stdout
+
+
+def test_long_point_names_get_short_labels_in_the_table():
+  from gemini_embed.sweep import collect
+  names = ['a_long_dataset_name-0.25__another_long_dataset_name-0.75',
+           'a_long_dataset_name-0.75__another_long_dataset_name-0.25']
+  ratios = pd.DataFrame({'a': [0.25, 0.75], 'b': [0.75, 0.25]}, index=names)
+  metrics = pd.DataFrame({'state': ['finished'] * 2, 'select/m': [0.1, 0.2],
+                          'report/m': [0.3, 0.4], 'report/m/lo': [0.2, 0.3],
+                          'report/m/hi': [0.4, 0.5]}, index=names)
+  table = collect.table_markdown(ratios, metrics, 'm', best=names[1])
+  rows = [line for line in table.splitlines() if line.startswith('| p')]
+  assert rows[0] == '| p2 **(best)** | 75.0 | 25.0 | 20.00 | 40.00 [30.00, 50.00] | finished |'
+  assert f'- p1: `{names[0]}`' in table and f'- p2: `{names[1]}`' in table
