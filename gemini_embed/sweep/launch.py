@@ -46,8 +46,7 @@ def train_command(config_arg: str, workdir: str, overrides: dict, passthrough: l
                   ) -> list[str]:
   return [sys.executable, '-m', 'gemini_embed.train', f'--config={config_arg}',
           f'--workdir={workdir}', *passthrough,
-          *(f'--config.{k}={v!r}' if isinstance(v, str) else f'--config.{k}={v}'
-            for k, v in overrides.items())]
+          *(f'--config.{k}={v}' for k, v in overrides.items())]
 
 
 def evaluate_command(point: Point, suite: str, half: str, dims: list[int]) -> list[str]:
