@@ -64,8 +64,16 @@ _DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Print the commands; run nothing.
 
 def _raw_config_args(argv: list[str]) -> tuple[str, list[str]]:
   """--config's value as typed, and the --config.FIELD=VALUE flags (passed to every point)."""
-  value = next(a.split('=', 1)[1] for a in argv if a.startswith('--config='))
-  return value, [a for a in argv if a.startswith('--config.')]
+  value = None
+  for i, a in enumerate(argv):
+    if a.startswith('--config='):
+      value = a.split('=', 1)[1]
+    elif a == '--config' and i + 1 < len(argv):
+      value = argv[i + 1]
+  passthrough = [a for a in argv if a.startswith('--config.')]
+  if any('=' not in a for a in passthrough):
+    raise app.UsageError('give config overrides as --config.FIELD=VALUE (one argument each)')
+  return value, passthrough
 
 
 def select_metric(module, metrics) -> str:
