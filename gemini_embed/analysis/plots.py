@@ -95,7 +95,7 @@ def loss_curves(metrics: pd.DataFrame, column: str = 'loss') -> Figure:
         pd.Series('all datasets', index=rows.index)
     for name, group in rows.groupby(datasets, sort=True):
       ax.plot(group['step'], group[column], marker='.', label=name)
-    ax.set_title(run)
+    ax.set_title(run if len(run) <= 40 else run[:39] + '…', fontsize='small')
     ax.set_xlabel('step')
     ax.set_ylabel(column)
     ax.legend(fontsize='x-small')
