@@ -54,3 +54,18 @@ def test_finished_and_evaluated_read_the_run_status(tmp_path):
   assert launch.evaluated(p, 's', [96])
   assert not launch.evaluated(p, 's', [32, 96])  # other dims: score again
   assert not launch.evaluated(p, 'other', [96])
+
+
+def test_dry_run_prints_the_pod_commands_and_runs_nothing(tmp_path):
+  import subprocess
+  from tests.train_fixtures import ROOT, train_env
+  out = subprocess.run([sys.executable, '-m', 'gemini_embed.sweep',
+                        f'--config={ROOT}/configs/finetune.py:tiny', f'--workdir={tmp_path / "s"}',
+                        '--launcher=pod', '--tpu=my-tpu', '--zone=us-east5-a', '--dry_run'],
+                       env=train_env(1), capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert out.returncode == 0, out.stderr[-2000:]
+  lines = out.stdout.splitlines()
+  assert len(lines) == 4 and all(
+      ' launch/pod.py --tpu=my-tpu --zone=us-east5-a run -- --config=' in line for line in lines)
+  assert lines[0].endswith('--config.data.datasets.code_docstring.rate=0.5')
+  assert not (tmp_path / 's').exists()
