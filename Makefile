@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-quick export test setup clean
+.PHONY: demo demo-quick export notebook test setup clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(VENV)/.base: pyproject.toml
 
 # The seqio extra pulls TensorFlow (~3 GB): only the test setup installs it.
 $(VENV)/.test: $(VENV)/.demo
-	$(PY) -m pip install -q -e '.[test,seqio]'
+	$(PY) -m pip install -q -e '.[test,seqio,notebooks]'
 	touch $@
 
 setup: $(VENV)/.test
@@ -36,6 +36,16 @@ demo-quick: $(VENV)/.demo
 # The demo's soup as a sentence-transformers model: SentenceTransformer('runs/demo/export').
 export: $(VENV)/.demo
 	$(PY) -m gemini_embed.export --workdir=$(or $(WORKDIR),runs/demo)/soup --output=$(or $(WORKDIR),runs/demo)/export
+
+$(VENV)/.notebooks: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[notebooks]'
+	touch $@
+
+# The notebooks of experiments/notebooks/ executed on a demo workdir (and SWEEP=DIR, default
+# WORKDIR/sweep): WORKDIR/notebooks/{ablations,mixtures}.ipynb and their PNGs.
+notebook: $(VENV)/.notebooks
+	$(PY) -m gemini_embed.analysis.notebooks --workdir=$(or $(WORKDIR),runs/demo) \
+	  $(if $(SWEEP),--sweep=$(SWEEP))
 
 # pytest exits 5 when it collects no tests; that is not a failure of the code.
 test: $(VENV)/.test

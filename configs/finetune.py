@@ -40,6 +40,6 @@ def get_config(arg=None):
 
 def sweep(add):
   """Mixture-rate sweep (big_vision style): each `add(**overrides)` is one run.
-  `python experiments/sweep.py --config=configs/finetune.py:tiny --workdir=runs/sweep`."""
+  `python -m gemini_embed.sweep --config=configs/finetune.py:tiny --workdir=runs/sweep`."""
   for code_rate in (0.5, 1.0, 2.0, 4.0):
     add(**{'data.datasets.code_docstring.rate': code_rate})

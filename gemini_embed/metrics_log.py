@@ -30,12 +30,14 @@ class MetricsLog:
     if not self.enabled:
       return
     row = {'step': step, 'time': time.time()}
-    row.update({k: float(v) for k, v in metrics.items()})
+    # Numbers as floats; a string (the batch's dataset) as it is, and not a TB scalar.
+    row.update({k: v if isinstance(v, str) else float(v) for k, v in metrics.items()})
     self._jsonl.write(json.dumps(row) + '\n')
     self._jsonl.flush()
     if self._tb is not None:
       for k, v in metrics.items():
-        self._tb.add_scalar(k, float(v), step)
+        if not isinstance(v, str):
+          self._tb.add_scalar(k, float(v), step)
       self._tb.flush()
 
   def progress(self, step: int, metrics: Mapping[str, float]) -> None:

@@ -141,6 +141,8 @@ class MetricsHook:
           f'{self.checkpoints.directory}'))
     metrics.update({f'data/{k}': v for k, v in self.data_iter.bad_input_counts().items()})
     metrics.update({'compilations': len(self.traces), 'data/fingerprint': fingerprint(local)})
+    # The batch this step trained on is task-homogeneous: its loss belongs to one dataset.
+    metrics['dataset'] = self.data_iter.dataset_name(step - 1)
     metrics.update(self.throughput.report(self.peak_flops))
     self.log.write(step, metrics)
     self.log.progress(step, metrics)

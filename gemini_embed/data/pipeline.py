@@ -49,11 +49,13 @@ from gemini_embed.data.sources import Example, InputReport, load_examples
 from gemini_embed.data.tokenization import encoders_from_config
 
 class TrainingIterator(grain.DatasetIterator):
-  """This process's batches; grain-checkpointable; counts the bad rows skipped."""
+  """This process's batches; grain-checkpointable; counts the bad rows skipped; names the
+  dataset each step's batch comes from."""
 
-  def __init__(self, parent: grain.DatasetIterator, report: InputReport):
+  def __init__(self, parent: grain.DatasetIterator, report: InputReport, names: list[str],
+               schedule: MixtureSchedule):
     super().__init__(parent)
-    self._report = report
+    self._report, self._names, self._schedule = report, names, schedule
 
   def __next__(self) -> Batch | PackedBatch:
     return next(self._parent)
@@ -63,6 +65,10 @@ class TrainingIterator(grain.DatasetIterator):
 
   def set_state(self, state: dict[str, Any]) -> None:
     self._parent.set_state(state)
+
+  def dataset_name(self, index: int) -> str:
+    """The dataset of the batch at 0-based position `index` (the step it trains)."""
+    return self._names[self._schedule[index][0]]
 
   def bad_input_counts(self) -> dict[str, int]:
     """{'skipped/DATASET/REASON': n, 'skipped/total': n}: rows dropped while loading."""
@@ -134,7 +140,7 @@ class TrainingData:
   local_batch_size: int
 
   def iterator(self) -> TrainingIterator:
-    return TrainingIterator(iter(self.dataset), self.report)
+    return TrainingIterator(iter(self.dataset), self.report, self.names, self.schedule)
 
   def dataset_name(self, step: int) -> str:
     return self.names[self.schedule[step][0]]

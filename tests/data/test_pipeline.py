@@ -66,7 +66,7 @@ def test_every_batch_is_from_one_dataset_in_the_mixture_proportions(tmp_path):
   for step in range(steps):
     batch = next(it)
     names = {texts[int(i)].split()[0] for i in batch.pos_id}
-    assert names == {data.dataset_name(step)}
+    assert names == {data.dataset_name(step)} == {it.dataset_name(step)}  # what metrics log
     counts[names.pop()] += 1
   for name, rate in RATES.items():  # binomial, 4 standard deviations
     assert abs(counts[name] - steps * rate) < 4 * np.sqrt(steps * rate * (1 - rate)), counts
