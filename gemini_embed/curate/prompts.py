@@ -29,10 +29,12 @@ class Prompt:
     return [' ' + g for g in self.labels]
 
   def render(self, **fills: str) -> str:
-    text = self.text
-    for name, value in fills.items():
-      text = text.replace('{' + name + '}', value)
-    return text
+    """The text with each `{name}` of `fills` replaced, in one pass (a passage that holds
+    "{query}" stays as written)."""
+    if not fills:
+      return self.text
+    pattern = '|'.join(re.escape('{' + name + '}') for name in fills)
+    return re.sub(pattern, lambda m: fills[m.group(0)[1:-1]], self.text)
 
 
 def load(path_or_name: str, needs: tuple[str, ...], graded: bool = False) -> Prompt:
