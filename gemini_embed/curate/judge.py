@@ -24,6 +24,15 @@ from gemini_embed.llm.sampling import Sampling
 from gemini_embed.llm.scoring import Scorer, probabilities
 
 
+def single_token_split(options: Sequence[Sequence[int]]) -> list[int] | None:
+  """The options' distinct last tokens when they share everything before it, else None."""
+  if len({len(o) for o in options}) != 1 or not options[0]:
+    return None
+  if len({tuple(o[:-1]) for o in options}) != 1 or len({o[-1] for o in options}) != len(options):
+    return None
+  return [o[-1] for o in options]
+
+
 class Judge:
 
   def __init__(self, llm: LLM, mesh, rules, *, batch_size: int = 8, chat: bool = False,
@@ -61,18 +70,26 @@ class Judge:
 
   def graded(self, prompt: Prompt, fills: Sequence[dict[str, str]]) -> list[float | None]:
     options = [self._ids(o) for o in prompt.options]
-    pairs, owners = [], []
-    for i, fill in enumerate(fills):
-      context = prompt_ids(self.llm, prompt.render(**fill), self.chat)
-      if all(self._fits(context, o) for o in options):
-        pairs += [(context, o) for o in options]
-        owners.append(i)
-    logps = self._logprobs(pairs)
+    contexts = [prompt_ids(self.llm, prompt.render(**fill), self.chat) for fill in fills]
+    owners = [i for i, c in enumerate(contexts) if all(self._fits(c, o) for o in options)]
     out: list[float | None] = [None] * len(fills)
-    n = len(options)
-    for j, i in enumerate(owners):
-      p = probabilities(logps[j * n:(j + 1) * n])
-      out[i] = fusion.expected_grade(p, prompt.grades)
+    if not owners:
+      return out
+    last = single_token_split(options)
+    if last is not None:
+      # Options = a shared prefix + one distinct token each: the prefix's log p is the same
+      # for every option and cancels in the softmax; one pass per fill scores them all.
+      prefix = options[0][:-1]
+      ctx = [contexts[i] + prefix for i in owners]
+      self.tokens += sum(len(c) + 1 for c in ctx)
+      logps = self.scorer.next_token_logprobs(ctx, last)
+      per_fill = [[row[j:j + 1] for j in range(len(last))] for row in logps]
+    else:
+      pairs = [(contexts[i], o) for i in owners for o in options]
+      flat = self._logprobs(pairs)
+      per_fill = [flat[j * len(options):(j + 1) * len(options)] for j in range(len(owners))]
+    for i, lps in zip(owners, per_fill):
+      out[i] = fusion.expected_grade(probabilities(lps), prompt.grades)
     return out
 
   def likelihood(self, prompt: Prompt, fills: Sequence[dict[str, str]],

@@ -111,8 +111,11 @@ def test_filter_loses_nothing(tiny, tmp_path):
                              sorted(probe), atol=1e-9)
 
 
-def test_expected_grade_matches_transformers(tiny):
-  prompt = prompts.load(tiny['grade'], ('query', 'passage'), graded=True)
+@pytest.mark.parametrize('options', ['0 1 2 3', '1 10 100'])   # one pass per fill; per option
+def test_expected_grade_matches_transformers(tiny, tmp_path, options):
+  path = tmp_path / 'grade.txt'
+  path.write_text(GRADE.replace('0 1 2 3', options))
+  prompt = prompts.load(str(path), ('query', 'passage'), graded=True)
   fills = [{'query': r['query'], 'passage': r['positive']} for r in tiny['rows'][:3]]
   got = tiny['judge'].graded(prompt, fills)
   tok = tiny['judge'].llm.tokenizer
