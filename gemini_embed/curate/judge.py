@@ -109,16 +109,24 @@ class Judge:
   def generate(self, prompt: Prompt, fills: Sequence[dict[str, str]], keys: Sequence[int], *,
                max_new_tokens: int, params: Sampling, stop: Sequence[str] = ('\n',)
                ) -> list[str | None]:
-    """One completion per fill (cut before any of `stop`, stripped); keys: each fill's sampling row
-    (fold_in(seed, key)), so a completion does not depend on its batch or a resume."""
+    """One completion per fill (cut before any of `stop`, stripped); keys: each fill's
+    sampling row (fold_in(seed, key)), so a completion does not depend on its batch or a
+    resume. None where the prompt does not fit the context."""
+    return [c and c[0] for c in self.complete(prompt, fills, keys, max_new_tokens=max_new_tokens,
+                                              params=params, stop=stop)]
+
+  def complete(self, prompt: Prompt, fills: Sequence[dict[str, str]], keys: Sequence[int], *,
+               max_new_tokens: int, params: Sampling, stop: Sequence[str] = ('\n',)
+               ) -> list[tuple[str, str] | None]:
+    """generate's (text, finish_reason: 'stop' | 'length') per fill."""
     ids = [prompt_ids(self.llm, prompt.render(**f), self.chat) for f in fills]
     fits = [i for i, p in enumerate(ids) if p and len(p) + max_new_tokens <=
             self.llm.context_length]
     fits.sort(key=lambda i: len(ids[i]))
     done = self.generator.generate([ids[i] for i in fits], [keys[i] for i in fits],
                                    max_new_tokens=max_new_tokens, params=params, stop=tuple(stop))
-    out: list[str | None] = [None] * len(fills)
+    out: list[tuple[str, str] | None] = [None] * len(fills)
     for i, c in zip(fits, done):
-      out[i] = c.text.strip()
+      out[i] = (c.text.strip(), c.finish_reason)
       self.tokens += len(ids[i]) + len(c.tokens)
     return out

@@ -6,7 +6,8 @@ r"""Synthetic classification data, the paper's multi-stage recipe:
 
 LABELS.json: {"label": "description", ...} or [{"label", "description"}, ...].
   1. seeds: per label, prompts/seed_list.txt asks for a long numbered list of diverse
-     subjects (OUT.seeds.jsonl, every shard computes the same list: one row per label);
+     subjects (OUT.work/seeds-shardK.jsonl: every shard computes the same lists, one row
+     per label; an item cut by --list_tokens is dropped);
   2. the tail: the first --tail fraction of each list is dropped (the obvious items come
      first) and --per_label seeds are drawn from the rest (with replacement when it is
      short; rng(seed, label));
@@ -36,7 +37,7 @@ from gemini_embed.llm import jobs
 from gemini_embed.llm.sampling import Sampling
 
 FLAGS = flags.FLAGS
-_ITEM = re.compile(r'^\s*(?:\d+[.)])?\s*(.+?)\s*$')
+_NUMBERED = re.compile(r'^\s*\d+[.)]\s*(.*?)\s*$')
 
 
 def read_labels(path: str) -> list[dict[str, str]]:
@@ -62,9 +63,10 @@ def list_items(completion: str) -> list[str]:
   """The items of a numbered list the model continued after "1.", in order."""
   items = []
   for line in completion.split('\n'):
-    m = _ITEM.match(line)
-    if m and m.group(1):
-      items.append(m.group(1))
+    m = _NUMBERED.match(line)
+    item = m.group(1) if m else line.strip()
+    if item:
+      items.append(item)
   return items
 
 
@@ -101,10 +103,15 @@ def synthesize_classification(judge: Judge, labels_path: str, out: str, *,
   def seed_lists(window):
     fills = [dict(label=r['label'], description=r['description']) for _, r in window]
     before = judge.tokens
-    lists = judge.generate(seed_p, fills, [i for i, _ in window], max_new_tokens=list_tokens,
+    lists = judge.complete(seed_p, fills, [i for i, _ in window], max_new_tokens=list_tokens,
                            params=params, stop=('\n\n', 'Category:'))
-    return [dict(r, items=list_items('1. ' + (c or ''))) for (_, r), c in zip(window, lists)], \
-        judge.tokens - before
+    out = []
+    for (_, r), c in zip(window, lists):
+      items = list_items('1. ' + c[0]) if c else []
+      if c and c[1] == 'length':   # the list ran out of tokens: its last item is cut
+        items = items[:-1]
+      out.append(dict(r, items=items))
+    return out, judge.tokens - before
 
   jobs.run(labels_jsonl, seeds_path, check=lambda r: None, process=seed_lists,
            window=judge.batch_size, num_shards=1, shard=0, desc='seed lists')

@@ -17,7 +17,8 @@ from gemini_embed.curate import prompts
 from gemini_embed.curate.filter import filter_file
 from gemini_embed.curate.judge import Judge
 from gemini_embed.curate.mine import mine_file
-from gemini_embed.curate.synthesize_classification import synthesize_classification
+from gemini_embed.curate.synthesize_classification import (list_items, synthesize_classification,
+                                                           tail_seeds)
 from gemini_embed.curate.synthesize_queries import synthesize_queries
 from gemini_embed.llm.model import load_llm
 from gemini_embed.llm.sampling import Sampling
@@ -204,9 +205,22 @@ def test_synthesizers(tiny, tmp_path):
                                    list_tokens=24, text_tokens=8, seed_prompt=tiny['seeds'],
                                    text_prompt=tiny['text'], params=Sampling(1.0, seed=2))
   kept, rejected = _read(out), _read(tmp_path / 'cls.rejected.jsonl')
-  assert len(kept) + len(rejected) == 9
+  lists = _read(tmp_path / 'cls.work' / 'seeds-shard0.jsonl')
+  assert len(kept) + len(rejected) == sum(3 if l['items'] else 1 for l in lists)
+  assert {r['reason'].split(':')[0] for r in rejected} <= {'no_seeds', 'empty_text',
+                                                           'duplicate'}
   for r in kept:
     assert r['positive'] != r['negative'] and r['query']
     assert r['positive'] == {'red': 'things that are red', 'blue': 'things that are blue',
                              'grey': 'grey things'}[r['label']]
   assert len({' '.join(r['query'].lower().split()) for r in kept}) == len(kept)
+
+
+def test_seed_lists_and_their_tail():
+  items = list_items('1. a chess match\n2. a regatta\n 3) curling\n\n4.')
+  assert items == ['a chess match', 'a regatta', 'curling']
+  seeds = tail_seeds(['head1', 'head2', 't1', 't2'], 6, 0.5, seed=0, label=1)
+  assert len(seeds) == 6 and set(seeds) <= {'t1', 't2'}          # short tail: with replacement
+  assert tail_seeds(['h', 't1', 't2', 't3'], 2, 0.25, 0, 0) == tail_seeds(
+      ['h', 't1', 't2', 't3'], 2, 0.25, 0, 0)                     # seeded
+  assert tail_seeds(['only'], 2, 0.5, 0, 0) == ['only', 'only'] and tail_seeds([], 2, 0.5, 0, 0) == []
