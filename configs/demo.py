@@ -9,7 +9,9 @@ Arguments: stage (prefinetune | finetune), seed, mixture (finetune: task | langu
 code), init_from (finetune: the pre-finetuning workdir), corpora (the build_corpora
 output), llm (smollm2 | gemma3-270m), layers (keep the first N layers of the LLM),
 steps (0 = the default for the stage), quick (smoke-test size), hard_negatives
-(finetune: 1 or 0), duplicate_mask (the loss's mask, for ablations).
+(finetune: 1 or 0), duplicate_mask (the loss's mask, for ablations), extra (finetune:
+training sets added to the mixture at rate 1, '+'-separated, e.g.
+synthetic_queries+synthetic_classification: the curation tools' outputs in DIR/train).
 
 Why these sizes: SmolLM2-135M's first 4 of 30 layers (the full model's forward is
 ≈ 0.75 s per 8×128 tokens on 2 cores); the token table is frozen (49k × 576: it
@@ -36,7 +38,8 @@ def _built(rates: dict, corpora: str) -> dict:
 def get_config(arg=None):
   arg = parse_arg(arg, config_file='configs/demo.py', stage='prefinetune', seed=0, mixture='task',
                   init_from='', corpora='runs/corpora', llm='smollm2', layers=4, steps=0,
-                  quick=False, tiny=False, hard_negatives=1, duplicate_mask=True)
+                  quick=False, tiny=False, hard_negatives=1, duplicate_mask=True,
+                  extra='')
   config = base_config('tiny')
   use_offline_model(config, arg.llm)
   config.truncate_layers = arg.layers
@@ -70,7 +73,8 @@ def get_config(arg=None):
     config.optim.learning_rate = 1e-4
   else:
     config.init_from = arg.init_from
-    config.data.datasets = corpus_entries(_built(FINETUNE_MIXTURES[arg.mixture], arg.corpora))
+    rates = dict(FINETUNE_MIXTURES[arg.mixture], **{n: 1.0 for n in arg.extra.split('+') if n})
+    config.data.datasets = corpus_entries(_built(rates, arg.corpora))
     config.data.num_negatives = arg.hard_negatives
     config.batch_size = 32
     config.total_steps = arg.steps or 40

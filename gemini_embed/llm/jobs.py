@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 from absl import logging
 from tqdm import tqdm
 
-from gemini_embed.data.jsonl import read_jsonl
+from gemini_embed.data.jsonl import JsonLineError, read_jsonl
 
 Row = dict[str, Any]
 
@@ -35,11 +35,14 @@ def shard_path(output: str, shard: int, num_shards: int) -> str:
   return f'{stem}-{shard:05d}-of-{num_shards:05d}{ext}'
 
 
-def read_rows(path: str, check: Callable[[Row], None]) -> list[tuple[int, Row]]:
+def read_rows(path: str, check: Callable[[Row], None],
+              on_error: Callable[[JsonLineError], None] | None = None
+              ) -> list[tuple[int, Row]]:
   """(line number, row) of every row; check(row) raises ValueError naming the problem,
-  which is reported with the row's path:line."""
+  which is reported with the row's path:line. A line that is not a JSON object raises,
+  or with `on_error` is passed to it and skipped (read_jsonl's contract)."""
   rows = []
-  for line, row in read_jsonl(path):
+  for line, row in read_jsonl(path, on_error):
     try:
       check(row)
     except ValueError as e:
@@ -65,13 +68,15 @@ def done_rows(path: str) -> int:
 
 def run(input_path: str, output: str, *, check: Callable[[Row], None],
         process: Callable[[Sequence[tuple[int, Row]]], tuple[list[Row], int]],
-        window: int, num_shards: int, shard: int, desc: str) -> str:
+        window: int, num_shards: int, shard: int, desc: str,
+        on_error: Callable[[JsonLineError], None] | None = None) -> str:
   """Runs `process` over this shard's rows not yet in the output; returns its path.
 
-  process(window of (index in the input, row)) → (output rows, tokens processed)."""
+  process(window of (index in the input, row)) → (output rows, tokens processed).
+  on_error: as read_rows (None: a line that is not a JSON object stops the job)."""
   if not 0 <= shard < num_shards:
     raise ValueError(f'--shard={shard}: must be in [0, --num_shards={num_shards})')
-  rows = read_rows(input_path, check)
+  rows = read_rows(input_path, check, on_error)
   lo, hi = shard * len(rows) // num_shards, (shard + 1) * len(rows) // num_shards
   mine = [(i, row) for i, (_, row) in enumerate(rows)][lo:hi]
   path = shard_path(output, shard, num_shards)
@@ -94,9 +99,21 @@ def run(input_path: str, output: str, *, check: Callable[[Row], None],
       tokens += n
       bar.update(len(out))
       bar.set_postfix_str(f'{tokens / max(time.perf_counter() - start, 1e-9):.1f} tok/s')
+      _log_progress(desc, at + len(out), done, len(mine), tokens, start)
   logging.info('%s: %d rows, %d tokens in %.1f s', path, len(mine) - done, tokens,
                time.perf_counter() - start)
   return path
+
+
+def _log_progress(desc: str, at: int, done: int, total: int, tokens: int, start: float
+                  ) -> None:
+  """rows done / total, rates and the ETA in the log (tqdm's bar shows on a TTY only)."""
+  elapsed = max(time.perf_counter() - start, 1e-9)
+  rate = (at - done) / elapsed
+  eta = (total - at) / rate if rate > 0 else float('inf')
+  logging.log_every_n_seconds(logging.INFO, '%s: %d/%d rows, %.2f rows/s, %.1f tok/s, ETA %s',
+                              10, desc, at, total, rate, tokens / elapsed,
+                              time.strftime('%H:%M:%S', time.gmtime(eta)) if eta < 1e7 else '?')
 
 
 def _line(row: Row) -> str:

@@ -66,24 +66,45 @@ class Scorer:
         out[i] = logp
     return out
 
+  def next_token_logprobs(self, contexts: Sequence[Sequence[int]], candidates: Sequence[int]
+                          ) -> np.ndarray:
+    """F64[N, len(candidates)]: log p of each candidate token right after each context —
+    one pass per context for all candidates (single-token options: what
+    option_probabilities computes, without one pass per option)."""
+    for context in contexts:
+      self.check(context, candidates)
+    order = np.argsort([len(c) for c in contexts], kind='stable')
+    out = np.zeros((len(contexts), len(candidates)), np.float64)
+    n = len(candidates)
+    for start in range(0, len(contexts), self.batch_size):
+      rows = order[start:start + self.batch_size]
+      layout = [(list(contexts[i]), [len(contexts[i]) - 1] * n, list(candidates)) for i in rows]
+      for i, logp in zip(rows, self._run(layout)):
+        out[i] = logp
+    return out
+
   def _batch(self, pairs) -> list[np.ndarray]:
+    # The last target token is never an input; row i predicts target j at context + j - 1.
+    return self._run([(list(c) + list(t)[:-1], list(range(len(c) - 1, len(c) - 1 + len(t))),
+                       list(t)) for c, t in pairs])
+
+  def _run(self, layout) -> list[np.ndarray]:
+    """layout: per row (input ids, positions whose logits are read, target ids there) →
+    per row the targets' log p (float64). Pads to batch_size rows and length buckets."""
     b = self.batch_size
-    pairs = list(pairs) + [([self.llm.pad_id], [self.llm.pad_id])] * (b - len(pairs))
-    s = length_bucket(max(len(c) + len(t) for c, t in pairs) - 1)
-    c = length_bucket(max(len(t) for _, t in pairs))
+    layout = list(layout) + [([self.llm.pad_id], [0], [self.llm.pad_id])] * (b - len(layout))
+    s = length_bucket(max(len(ids) for ids, _, _ in layout))
+    c = length_bucket(max(len(t) for _, _, t in layout))
     tokens = np.full((b, s), self.llm.pad_id, np.int32)
     valid = np.zeros((b, s), bool)
     at = np.zeros((b, c), np.int32)
     targets = np.zeros((b, c), np.int32)
-    for i, (context, target) in enumerate(pairs):
-      ids = list(context) + list(target)[:-1]   # the last target token is never an input
+    for i, (ids, where, target) in enumerate(layout):
       tokens[i, :len(ids)], valid[i, :len(ids)] = ids, True
-      n = len(target)
-      at[i, :n] = np.arange(len(context) - 1, len(context) - 1 + n)
-      targets[i, :n] = target
+      at[i, :len(where)], targets[i, :len(target)] = where, target
     put = lambda x: jax.device_put(x, sharding.batch_sharding(self.mesh, self.rules, x.ndim))
     logp = np.asarray(self._score(self._state, put(tokens), put(valid), put(at), put(targets)))
-    return [logp[i, :len(t)].astype(np.float64) for i, (_, t) in enumerate(pairs)]
+    return [logp[i, :len(t)].astype(np.float64) for i, (_, _, t) in enumerate(layout)]
 
 
 def log_likelihoods(scorer: Scorer, pairs) -> list[tuple[float, float, int]]:

@@ -36,6 +36,12 @@ TRAINING_SETS = {
                    'English language/territory name → localised name; negative: another'),
     'freedict_bitext': ('finetune', 'bitext', 'bitext',
                         'headword → dictionary translation; negative: a neighbouring entry'),
+    # Written by the curation tools (gemini_embed/curate/), not by build_corpora.
+    'synthetic_queries': ('finetune', 'retrieval', 'retrieval',
+                          'LLM-written query → a man-page / pydoc passage (synthesize_queries)'),
+    'synthetic_classification': ('finetune', 'classification', 'classification',
+                                 'LLM-written text → its label description; negative: another '
+                                 '(synthesize_classification)'),
 }
 
 # The paper's three fine-tuning mixtures, here over what the local corpora offer.
