@@ -19,6 +19,8 @@ import json
 import re
 from typing import Any, Callable, Iterator
 
+from etils import epath
+
 REASONS = ('invalid_utf8', 'malformed_json', 'not_an_object', 'too_deeply_nested')
 
 _BOM = b'\xef\xbb\xbf'
@@ -60,7 +62,7 @@ def json_object(raw: bytes) -> dict[str, Any]:
 
 def raw_lines(path: str) -> Iterator[tuple[int, int, bytes]]:
   """(line number, byte offset, raw bytes) of every non-blank line, past a leading BOM."""
-  with open(path, 'rb') as f:
+  with epath.Path(path).open('rb') as f:  # local or gs://
     offset = 0
     for number, raw in enumerate(f, 1):
       start, offset = offset, offset + len(raw)

@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import glob
 import json
 import os
+import threading
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 from absl import logging
+from etils import epath
 from array_record.python.array_record_module import ArrayRecordWriter
 from grain.sources import ArrayRecordDataSource
 
+from gemini_embed import storage
 from gemini_embed.data import jsonl, table_sources
 
 TABLE_FORMATS = ('parquet', 'hf_dataset')  # table_sources.py
@@ -115,11 +117,15 @@ def validate_row(row: dict[str, Any], max_chars: int) -> Example:
 
 
 def expand_files(name: str, files: str, root: str) -> list[str]:
-  """Comma-separated globs (relative to root unless absolute) → sorted paths."""
+  """Comma-separated globs (relative to root unless absolute or gs://) → sorted paths."""
   paths = []
   for pattern in filter(None, (p.strip() for p in files.split(','))):
-    pattern = pattern if os.path.isabs(pattern) else os.path.join(root, pattern)
-    matched = sorted(glob.glob(pattern))
+    pattern = storage.join(root, pattern)
+    try:
+      matched = storage.glob(pattern)
+    except Exception as e:  # an unreachable bucket, refused credentials
+      raise storage.StorageError(f'config.data.datasets.{name}.files: cannot list {pattern!r} '
+                                 f'({type(e).__name__}: {e})') from e
     if not matched:
       raise FileNotFoundError(f'config.data.datasets.{name}.files: {pattern!r} matches no file')
     paths.extend(matched)
@@ -151,7 +157,10 @@ class ArrayRecordExamples:
 
 class JsonlExamples:
   """Random access to the valid lines of JSONL files, parsed on read: the files stay on
-  disk, and memory holds 16 bytes per valid line (its file, offset and length)."""
+  disk, and memory holds 16 bytes per valid line (its file, offset and length). A file
+  on an object store (gs://) is read through one open handle per file, a ranged read
+  per line (under a lock: the handle has a position); shuffled reads make that one
+  request per example, so large remote datasets train faster from a local copy."""
 
   def __init__(self, paths: Sequence[str], spans: Sequence[tuple[int, int, int]],
                max_chars: int):
@@ -161,24 +170,41 @@ class JsonlExamples:
     self._length = np.asarray([s[2] for s in spans], np.int32)
     self._max_chars = max_chars
     self._fds: dict[int, int] = {}
+    self._handles: dict[int, Any] = {}  # remote files' open handles
+    self._lock = threading.Lock()
 
   def __len__(self) -> int:
     return len(self._offset)
 
   def __getitem__(self, index: int) -> Example:
     file_index = int(self._file[index])  # IndexError past the end ends iteration
+    if storage.is_remote(self._paths[file_index]):
+      return parse_row(self._remote_read(file_index, index), self._max_chars)
     fd = self._fds.get(file_index)
     if fd is None:  # pread: no shared file position, so reader threads need no lock
       fd = self._fds.setdefault(file_index, os.open(self._paths[file_index], os.O_RDONLY))
     raw = os.pread(fd, int(self._length[index]), int(self._offset[index]))
     return parse_row(raw, self._max_chars)
 
-  def __getstate__(self):  # file descriptors do not cross process boundaries
-    return {**self.__dict__, '_fds': {}}
+  def _remote_read(self, file_index: int, index: int) -> bytes:
+    with self._lock:
+      handle = self._handles.get(file_index)
+      if handle is None:
+        handle = self._handles[file_index] = epath.Path(self._paths[file_index]).open('rb')
+      handle.seek(int(self._offset[index]))
+      return handle.read(int(self._length[index]))
+
+  def __getstate__(self):  # file descriptors and handles do not cross process boundaries
+    return {k: v for k, v in self.__dict__.items() if k not in ('_fds', '_handles', '_lock')}
+
+  def __setstate__(self, state):
+    self.__dict__.update(state, _fds={}, _handles={}, _lock=threading.Lock())
 
   def __del__(self):
     for fd in getattr(self, '_fds', {}).values():
       os.close(fd)
+    for handle in getattr(self, '_handles', {}).values():
+      handle.close()
 
 
 def load_examples(name: str, entry, *, root: str, strict: bool, max_chars: int,

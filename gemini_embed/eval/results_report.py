@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
+from etils.epath import Path
 from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
 from gemini_embed.eval.suite_evaluation import main_scores
@@ -150,7 +150,8 @@ def plot_score_vs_dim(results: dict, path: Path) -> None:
     ax.set_visible(False)
   axes.flat[0].legend(fontsize='small')
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  with Path(path).open('wb') as f:  # local or gs://: matplotlib writes local paths only
+    fig.savefig(f, format='png', dpi=100)
 
 
 def write_results(results: dict, out_dir: str | Path) -> dict[str, Path]:
