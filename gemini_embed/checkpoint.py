@@ -331,8 +331,7 @@ def write_model_info(workdir: str, info: ModelInfo) -> None:
     return
   record = {'model': info.model.to_dict(), 'embed_dim': info.embed_dim,
             'mrl_dims': list(info.mrl_dims), 'learned_temperature': info.learned_temperature}
-  directory = storage.as_path(workdir)
-  directory.mkdir(parents=True, exist_ok=True)
+  directory = storage.makedirs(workdir)
   storage.write_text(directory / MODEL_FILE, json.dumps(record, indent=2))
 
 

@@ -206,7 +206,7 @@ def write_soup(output: str, params: Flat, template: str, record: dict) -> None:
   target = storage.as_path(output)
   previous = _existing(output)
   partial = target.parent / f'.{target.name}.partial-{uuid.uuid4().hex[:12]}'
-  partial.mkdir(parents=True)
+  storage.makedirs(partial)
   try:
     for f in ('model.json', 'tokenizer.json', 'config.json'):
       (epath.Path(template) / f).copy(partial / f)
@@ -235,7 +235,6 @@ def _move_dir(source: epath.Path, target: epath.Path) -> None:
   marker = source / 'soup.json'
   for path in sorted(p for p in source.rglob('*') if not p.is_dir() and p != marker):
     dest = target / path.relative_to(source)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     path.copy(dest, overwrite=True)
   marker.copy(target / 'soup.json', overwrite=True)
   source.rmtree()
@@ -276,6 +275,7 @@ def main(argv):
   if _WEIGHTS.value and _METHOD.value != 'weighted':
     raise app.UsageError(f'--weights={",".join(_WEIGHTS.value)}: only with --method=weighted '
                          f'(--method={_METHOD.value})')
+  storage.check_writable(str(storage.as_path(_OUTPUT.value).parent), '--output')
   try:
     check_output(_OUTPUT.value, [path for path, _ in inputs], _OVERWRITE.value)
     weights = (parse_weights(_WEIGHTS.value, len(inputs)) if _METHOD.value == 'weighted'

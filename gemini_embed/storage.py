@@ -56,6 +56,15 @@ def join(root: str, path: str) -> str:
   return str(epath.Path(root) / path) if is_remote(root) else os.path.join(root, path)
 
 
+def makedirs(path: str | os.PathLike) -> epath.Path:
+  """`path` (and its parents) as a directory; nothing on an object store, which has no
+  directories, and where gcsfs's makedirs would create a missing (mistyped) bucket."""
+  path = as_path(path)
+  if not is_remote(path):
+    path.mkdir(parents=True, exist_ok=True)
+  return path
+
+
 def same_place(a: str, b: str) -> bool:
   """Whether two paths name the same directory (symlinks resolved locally)."""
   if is_remote(a) or is_remote(b):
@@ -94,7 +103,7 @@ def check_writable(directory: str, field: str) -> None:
   path = as_path(directory)
   probe = path / f'.write-probe-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}'
   try:
-    path.mkdir(parents=True, exist_ok=True)
+    makedirs(path)
     probe.write_text('probe')
     back = probe.read_text()
     probe.unlink()

@@ -82,7 +82,7 @@ class WorkdirLease:
     current = self._read()
     if current is not None:
       self._check_free(current)
-    self.path.parent.mkdir(parents=True, exist_ok=True)
+    storage.makedirs(self.path.parent)
     self._write()
     time.sleep(self.settle_s)
     winner = self._read()

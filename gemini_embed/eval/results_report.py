@@ -20,6 +20,7 @@ import math
 from etils.epath import Path
 from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
+from gemini_embed import storage
 from gemini_embed.eval.suite_evaluation import main_scores
 
 
@@ -157,7 +158,7 @@ def plot_score_vs_dim(results: dict, path: Path) -> None:
 def write_results(results: dict, out_dir: str | Path) -> dict[str, Path]:
   """Write results.json, results.md and plots/score_vs_dim.png; returns their paths."""
   out_dir = Path(out_dir)
-  (out_dir / 'plots').mkdir(parents=True, exist_ok=True)
+  storage.makedirs(out_dir / 'plots')
   paths = dict(json=out_dir / 'results.json', markdown=out_dir / 'results.md',
                plot=out_dir / 'plots' / 'score_vs_dim.png')
   paths['json'].write_text(json.dumps(_json_ready(results), indent=1, allow_nan=False) + '\n')

@@ -74,7 +74,6 @@ def load_tokenizer(config, workdir: str) -> Tokenizer:
     raise ValueError(f'config.model.vocab_size={config.model.vocab_size} is smaller than the '
                      f'tokenizer vocabulary ({tok.get_vocab_size()})')
   if jax.process_index() == 0:
-    directory = storage.as_path(workdir)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = storage.makedirs(workdir)
     storage.write_text(directory / TOKENIZER_FILE, tok.to_str())
   return tok
