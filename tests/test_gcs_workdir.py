@@ -1,0 +1,176 @@
+"""Every path on gs://, against a real GCS protocol server (tests/gcs_emulator.py): the
+trainer, SIGTERM and resume, soup, encode and evaluate through their command lines, a
+two-process run, and the start-up checks that refuse an unusable workdir."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from gemini_embed import storage
+from gemini_embed.run_status import PREEMPTED_EXIT_CODE
+from tests.eval.synthetic_suite import write_suite
+from tests.gcs_emulator import BUCKET, running_emulator
+from tests.train_fixtures import (ROOT, final_params, load_config, train_command, train_env,
+                                  write_training_data)
+
+
+@pytest.fixture(scope='session')
+def gcs(tmp_path_factory):
+  """The emulator, with this process's environment pointed at it for the session."""
+  with running_emulator(str(tmp_path_factory.mktemp('gcs'))) as emulator:
+    with pytest.MonkeyPatch.context() as mp:
+      for key, value in emulator.env.items():
+        mp.setenv(key, value)
+      mp.delenv('GOOGLE_APPLICATION_CREDENTIALS', raising=False)
+      yield emulator
+
+
+@pytest.fixture(scope='module')
+def gcs_data(gcs, tmp_path_factory):
+  """The tiny configs' training data and a suite, uploaded; their gs:// URIs."""
+  local = tmp_path_factory.mktemp('upload')
+  write_training_data(str(local / 'data'), load_config('prefinetune'))
+  write_suite(local / 'suite')
+  return dict(data=gcs.put(str(local / 'data'), 'data'), suite=gcs.put(str(local / 'suite'), 'suite'))
+
+
+def _env(gcs, devices: int = 8) -> dict[str, str]:
+  return gcs.environ({**train_env(devices), 'GEMINI_EMBED_METRICS_FLUSH_S': '0'})
+
+
+def _tool(gcs, cwd, name, *args):
+  out = subprocess.run([sys.executable, '-m', f'gemini_embed.{name}', *args], env=_env(gcs),
+                       capture_output=True, text=True, timeout=600, cwd=cwd)
+  assert out.returncode == 0, f'{name} failed:\n{out.stderr[-3000:]}'
+  return out
+
+
+def _metrics(uri: str) -> list[dict]:
+  path = storage.as_path(uri) / 'metrics.jsonl'
+  return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _status(uri: str) -> dict:
+  return json.loads((storage.as_path(uri) / 'status.json').read_text())
+
+
+@pytest.mark.slow
+def test_train_sigterm_resume_soup_encode_evaluate_all_on_gcs(gcs, gcs_data, tmp_path):
+  run, soup = gcs.uri('runs', 'pre'), gcs.uri('soup')
+  cmd = train_command(run, gcs_data['data'], '--config.total_steps=100000',
+                      '--config.checkpoint.every=2', '--config.log_every=1')
+  # cwd: an empty local folder, where a path mistaken for a local one would land.
+  proc = subprocess.Popen(cmd, env=_env(gcs), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 300
+  while len(_metrics(run)) < 3:
+    assert proc.poll() is None and time.time() < deadline, 'the run ended before step 3'
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode == PREEMPTED_EXIT_CODE, err[-3000:]
+  first = _metrics(run)
+  saved = max(r['step'] for r in first)
+  assert _status(run) == dict(_status(run), state='preempted', step=saved, last_checkpoint=saved)
+
+  out = subprocess.run(train_command(run, gcs_data['data'], f'--config.total_steps={saved + 2}',
+                                     '--config.checkpoint.every=2', '--config.log_every=1'),
+                       env=_env(gcs), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  rows = _metrics(run)
+  assert rows[:len(first)] == first  # the first run's rows, kept by the rewrite
+  assert [r['step'] for r in rows[len(first):]] == [saved + 1, saved + 2]
+  assert _status(run)['state'] == 'finished'
+  listed = {p.name for p in storage.as_path(run).iterdir()}
+  assert {'checkpoints', 'config.json', 'model.json', 'tokenizer.json', 'metrics.jsonl',
+          'status.json', 'tensorboard'} <= listed and 'lease.json' not in listed
+
+  _tool(gcs, tmp_path, 'soup', f'--inputs={run}:{saved},{run}:{saved + 2}', f'--output={soup}')
+  (a, _), (b, _), (got, _) = (final_params(run, saved), final_params(run, saved + 2),
+                              final_params(soup))
+  for x, y, s in zip(*(jax.tree.leaves(t) for t in (a, b, got))):
+    np.testing.assert_allclose(s, (x.astype(np.float64) + y.astype(np.float64)) / 2,
+                               rtol=1e-6, atol=1e-7)
+
+  texts = ['the amber lantern', 'a copper kettle in the attic', 'paper kite']
+  (storage.as_path(gcs.uri('texts.jsonl'))).write_text(
+      ''.join(json.dumps({'text': t}) + '\n' for t in texts))
+  _tool(gcs, tmp_path, 'encode', f'--workdir={soup}', f'--input={gcs.uri("texts.jsonl")}',
+        f'--output={gcs.uri("emb.npy")}', '--dim=32')
+  with storage.as_path(gcs.uri('emb.npy')).open('rb') as f:
+    emb = np.load(f)
+  assert emb.shape == (3, 32) and emb.dtype == np.float32
+  np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-6)
+
+  results = gcs.uri('eval', 'results.json')
+  _tool(gcs, tmp_path, 'evaluate', f'--workdir=soup={soup}', f'--suite={gcs_data["suite"]}',
+        '--peers=none', '--bootstrap=0', '--dims=32', f'--output={results}')
+  scores = json.loads(storage.as_path(results).read_text())
+  assert scores['systems'] and scores['tasks']
+  assert storage.as_path(gcs.uri('eval', 'plots', 'score_vs_dim.png')).stat().length > 1000
+  assert storage.as_path(gcs.uri('eval', 'results.md')).exists()
+  assert os.listdir(tmp_path) == [], 'a gs:// path was written to the local disk'
+
+
+@pytest.mark.slow
+def test_two_processes_with_workdir_and_data_on_gcs(gcs, gcs_data, tmp_path):
+  run = gcs.uri('runs', 'two')
+  launch = os.path.join(ROOT, 'launch', 'local_multiprocess.sh')
+  args = [launch, '2', *train_command(run, gcs_data['data'], '--config.total_steps=2',
+                                      '--config.checkpoint.every=2', '--config.log_every=1',
+                                      '--config.mesh.fsdp=2')[3:]]
+  out = subprocess.run(args, env=dict(_env(gcs, devices=4), PYTHON=sys.executable), cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-4000:]
+  data_iter = storage.as_path(run) / 'checkpoints' / '2' / 'data_iter'
+  assert {'process_0-of-2.json', 'process_1-of-2.json'} <= {p.name for p in data_iter.iterdir()}
+  assert [r['step'] for r in _metrics(run)] == [1, 2]
+  assert final_params(run)[1] == 2
+  assert os.listdir(tmp_path) == []
+
+
+def test_a_missing_bucket_or_unwritable_dir_fails_at_start_up(gcs, tmp_path):
+  with pytest.raises(storage.StorageError, match=r'--workdir=gs://no-such-bucket/run: cannot '
+                     r'write there .*Check the bucket name'):
+    storage.check_writable('gs://no-such-bucket/run', '--workdir')
+  assert not storage.as_path('gs://no-such-bucket').exists()  # not created by the check
+  (tmp_path / 'file').write_text('')
+  with pytest.raises(storage.StorageError, match=r'--output=.*/file/out: cannot write there'):
+    storage.check_writable(str(tmp_path / 'file' / 'out'), '--output')
+  storage.check_writable(gcs.uri('fine'), '--workdir')
+  assert not storage.as_path(gcs.uri('fine')).exists()  # the probe is gone, nothing else made
+
+
+@pytest.mark.slow
+def test_train_refuses_a_missing_bucket_before_compiling(gcs, gcs_data, tmp_path):
+  out = subprocess.run(train_command('gs://no-such-bucket/run', gcs_data['data']), env=_env(gcs),
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+  assert out.returncode != 0
+  assert '--workdir=gs://no-such-bucket/run: cannot write there' in out.stderr
+  assert 'mesh' not in out.stderr  # stopped before the mesh, data and compile
+
+
+def test_hosts_that_differ_refuse_a_local_workdir():
+  with pytest.raises(storage.StorageError, match=r'local path, but this run spans 2 hosts '
+                     r'\(tpu-a, tpu-b\).*gs://'):
+    storage.check_shared_workdir('/tmp/run', ['tpu-a', 'tpu-b', 'tpu-a'])
+  storage.check_shared_workdir('gs://bucket/run', ['tpu-a', 'tpu-b'])
+  storage.check_shared_workdir('/tmp/run', ['laptop', 'laptop'])  # one machine, n processes
+
+
+def test_glob_and_join_keep_gcs_uris(gcs):
+  for name in ('a.jsonl', 'b.jsonl', 'c.txt'):
+    storage.as_path(gcs.uri('g', 'sub', name)).write_text('{}\n')
+  assert storage.glob(gcs.uri('g', '*', '*.jsonl')) == [gcs.uri('g', 'sub', 'a.jsonl'),
+                                                        gcs.uri('g', 'sub', 'b.jsonl')]
+  assert storage.glob(gcs.uri('g', 'sub', 'c.txt')) == [gcs.uri('g', 'sub', 'c.txt')]
+  assert storage.join(gcs.uri('g'), 'sub/a.jsonl') == gcs.uri('g', 'sub', 'a.jsonl')
+  assert storage.join('runs/corpora', gcs.uri('x')) == f'gs://{BUCKET}/x'
+  assert str(storage.as_path(gcs.uri('g'))) == gcs.uri('g')
