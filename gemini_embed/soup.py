@@ -28,7 +28,7 @@ import dataclasses
 import json
 import math
 import uuid
-from typing import Callable
+from typing import Callable, Iterator
 
 import jax
 import numpy as np
@@ -233,11 +233,19 @@ def _move_dir(source: epath.Path, target: epath.Path) -> None:
     source.rename(target)
     return
   marker = source / 'soup.json'
-  for path in sorted(p for p in source.rglob('*') if not p.is_dir() and p != marker):
-    dest = target / path.relative_to(source)
-    path.copy(dest, overwrite=True)
+  for path in sorted(p for p in _files(source) if p != marker):
+    path.copy(target / path.relative_to(source), overwrite=True)
   marker.copy(target / 'soup.json', overwrite=True)
   source.rmtree()
+
+
+def _files(directory: epath.Path) -> Iterator[epath.Path]:
+  """Every file under `directory` (epath's rglob and walk do not keep gs:// URIs)."""
+  for path in directory.iterdir():
+    if path.is_dir():
+      yield from _files(path)
+    else:
+      yield path
 
 
 def dev_scorer(suite: str, template: str, mesh_sizes: dict[str, int] | None = None,

@@ -85,7 +85,8 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def glob(pattern: str) -> list[str]:
-  """Sorted paths matching `pattern`, local (glob.glob) or a URI (`**` as in pathlib)."""
+  """Sorted paths matching `pattern`, local (glob.glob) or a URI (no `**` there: etils
+  refuses recursive patterns on object stores)."""
   if not is_remote(pattern):
     return sorted(glob_lib.glob(pattern))
   parts = pattern.split('/')

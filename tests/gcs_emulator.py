@@ -15,6 +15,12 @@ Nothing may leave the machine: the metadata-server probes of google-auth
 closed loopback port; no user credentials are read (CLOUDSDK_CONFIG is an empty folder,
 GOOGLE_APPLICATION_CREDENTIALS unset); gcsfs's zonal-bucket probe (a gRPC call the
 emulator does not serve, 60 s of retries per bucket) is off.
+
+One gap of gcp-storage-emulator 2026.7.19 is filled here (run as `python -m
+tests.gcs_emulator start ...`): its media downloads carry no `x-goog-generation` header,
+which real GCS always sends and tensorstore's GCS driver requires (OCDBT reads its
+manifest back to update it: "Malformed StorageGeneration" without it). It still ignores
+if-generation-match preconditions, so a conflicting concurrent write is not refused.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import urllib.request
 from typing import Iterator
 
 BUCKET = 'gemini-embed-test'
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CLOSED = '127.0.0.1:9'  # the discard port: nothing listens there
 _UNSET = ('GOOGLE_APPLICATION_CREDENTIALS',)
 
@@ -91,9 +98,9 @@ def running_emulator(tmp_dir: str) -> Iterator[Emulator]:
   os.makedirs(gcloud_config, exist_ok=True)
   with open(log_path, 'w') as log:
     proc = subprocess.Popen(
-        [sys.executable, '-m', 'gcp_storage_emulator', 'start', '--host=127.0.0.1',
+        [sys.executable, '-m', 'tests.gcs_emulator', 'start', '--host=127.0.0.1',
          f'--port={port}', f'--default-bucket={BUCKET}', '--in-memory', '--quiet'],
-        stdout=log, stderr=subprocess.STDOUT)
+        stdout=log, stderr=subprocess.STDOUT, cwd=_ROOT)
   try:
     deadline = time.time() + 60
     while True:
@@ -108,3 +115,29 @@ def running_emulator(tmp_dir: str) -> Iterator[Emulator]:
   finally:
     proc.terminate()
     proc.wait(timeout=30)
+
+
+def _serve_with_generation_headers() -> None:
+  """The emulator's CLI, its media downloads answering with the object's generation."""
+  from gcp_storage_emulator import server  # noqa: PLC0415
+  from gcp_storage_emulator.__main__ import main  # noqa: PLC0415
+  from gcp_storage_emulator.handlers import objects  # noqa: PLC0415
+  plain = objects.download
+
+  def download(request, response, storage, *args, **kwargs):
+    plain(request, response, storage, *args, **kwargs)
+    if response.status in (200, 206):  # found (whole or a range)
+      obj = storage.get_file_obj(request.params['bucket_name'], request.params['object_id'])
+      response['x-goog-generation'] = str(obj['generation'])
+      response['x-goog-metageneration'] = str(obj.get('metageneration', '1'))
+
+  objects.download = download  # objects.get calls it for ?alt=media
+  for _, methods in server.HANDLERS:
+    for method, handler in list(methods.items()):
+      if handler is plain:
+        methods[method] = download
+  sys.exit(main())
+
+
+if __name__ == '__main__':
+  _serve_with_generation_headers()

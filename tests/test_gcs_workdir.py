@@ -154,7 +154,7 @@ def test_train_refuses_a_missing_bucket_before_compiling(gcs, gcs_data, tmp_path
                        cwd=tmp_path, capture_output=True, text=True, timeout=300)
   assert out.returncode != 0
   assert '--workdir=gs://no-such-bucket/run: cannot write there' in out.stderr
-  assert 'mesh' not in out.stderr  # stopped before the mesh, data and compile
+  assert '] mesh {' not in out.stderr  # stopped before the mesh, data and compile
 
 
 def test_hosts_that_differ_refuse_a_local_workdir():
