@@ -7,11 +7,14 @@
 Every tool's paths go through here or `epath.Path`: `os.path.abspath('gs://b/x')` would
 be `<cwd>/gs:/b/x`, and `open`/`os.makedirs` would write each host's local disk.
 
-Object stores differ from a disk in three ways the callers rely on:
+Object stores differ from a disk in ways the callers rely on:
   * a whole-object write is atomic (readers see the old or the new object), so
     `write_text` writes in place there, and through a temporary file + rename locally;
   * nothing can be appended: files that grow (metrics.jsonl) are rewritten whole;
-  * a "directory" is a prefix: renaming one copies every object (not atomic).
+  * a "directory" is a prefix: `makedirs` does nothing there (gcsfs's would create a
+    mistyped bucket), and renaming one copies every object (not atomic);
+  * a read is a request: files read by offset (JSONL rows) are copied locally once
+    (`local_copy`).
 
 gs:// goes through gcsfs (the `tpu` extra) unless TensorFlow is installed, when etils
 prefers tf.io.gfile: set EPATH_USE_TF=false to keep gcsfs (tests do).
@@ -19,9 +22,13 @@ prefers tf.io.gfile: set EPATH_USE_TF=false to keep gcsfs (tests do).
 
 from __future__ import annotations
 
+import atexit
+import functools
 import glob as glob_lib
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from typing import Sequence
 
@@ -32,6 +39,7 @@ from jax.experimental import multihost_utils
 
 _GLOB_CHARS = frozenset('*?[')
 _HOSTNAME_BYTES = 255
+_local_copies: dict[str, str] = {}  # remote URI → its local copy (local_copy)
 
 
 class StorageError(OSError):
@@ -95,6 +103,25 @@ def glob(pattern: str) -> list[str]:
     return [pattern] if epath.Path(pattern).exists() else []
   base = epath.Path('/'.join(parts[:first]))
   return sorted(str(p) for p in base.glob('/'.join(parts[first:])))
+
+
+def local_copy(path: str) -> str:
+  """`path` itself if local; a remote file copied (once per process) into a local cache
+  folder that is deleted at exit: for readers that seek (JSONL rows read by offset)."""
+  if not is_remote(path):
+    return path
+  if path not in _local_copies:
+    local = os.path.join(_cache_dir(), f'{len(_local_copies)}-{epath.Path(path).name}')
+    epath.Path(path).copy(local)
+    _local_copies[path] = local
+  return _local_copies[path]
+
+
+@functools.cache
+def _cache_dir() -> str:
+  folder = tempfile.mkdtemp(prefix='gemini_embed-remote-')
+  atexit.register(shutil.rmtree, folder, ignore_errors=True)
+  return folder
 
 
 def check_writable(directory: str, field: str) -> None:

@@ -54,8 +54,8 @@ class Emulator:
     return '/'.join((f'gs://{BUCKET}', *parts))
 
   def filesystem(self):
-    import gcsfs  # noqa: PLC0415 (the tpu/test extras)
-    return gcsfs.GCSFileSystem(token='anon', endpoint_url=self.url)
+    from gcsfs.core import GCSFileSystem  # noqa: PLC0415 (the tpu/test extras)
+    return GCSFileSystem(token='anon', endpoint_url=self.url)
 
   def put(self, local_dir: str, prefix: str) -> str:
     """Uploads `local_dir`'s files under gs://BUCKET/prefix/; returns that URI."""

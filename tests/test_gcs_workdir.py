@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import fsspec
 import jax
 import numpy as np
 import pytest
@@ -21,6 +22,9 @@ from tests.train_fixtures import (ROOT, final_params, load_config, train_command
                                   write_training_data)
 
 
+TOTAL = 20  # steps of the pre-empted and resumed run
+
+
 @pytest.fixture(scope='session')
 def gcs(tmp_path_factory):
   """The emulator, with this process's environment pointed at it for the session."""
@@ -29,6 +33,10 @@ def gcs(tmp_path_factory):
       for key, value in emulator.env.items():
         mp.setenv(key, value)
       mp.delenv('GOOGLE_APPLICATION_CREDENTIALS', raising=False)
+      # gcsfs reads GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT when imported: if it already was,
+      # its zonal-bucket class would probe the emulator over gRPC (60 s per bucket).
+      for protocol in ('gs', 'gcs'):
+        fsspec.register_implementation(protocol, 'gcsfs.core.GCSFileSystem', clobber=True)
       yield emulator
 
 
@@ -41,12 +49,17 @@ def gcs_data(gcs, tmp_path_factory):
   return dict(data=gcs.put(str(local / 'data'), 'data'), suite=gcs.put(str(local / 'suite'), 'suite'))
 
 
-def _env(gcs, devices: int = 8) -> dict[str, str]:
-  return gcs.environ({**train_env(devices), 'GEMINI_EMBED_METRICS_FLUSH_S': '0'})
+@pytest.fixture(scope='module')
+def env(gcs, tmp_path_factory):
+  """env(devices): a tool's environment, pointed at the emulator; the module's processes
+  share a persistent compilation cache (the same steps compile in each)."""
+  cache = str(tmp_path_factory.mktemp('jax_cache'))
+  return lambda devices=8: gcs.environ({**train_env(devices), 'JAX_COMPILATION_CACHE_DIR': cache,
+                                        'GEMINI_EMBED_METRICS_FLUSH_S': '0'})
 
 
-def _tool(gcs, cwd, name, *args):
-  out = subprocess.run([sys.executable, '-m', f'gemini_embed.{name}', *args], env=_env(gcs),
+def _tool(env, cwd, name, *args):
+  out = subprocess.run([sys.executable, '-m', f'gemini_embed.{name}', *args], env=env(),
                        capture_output=True, text=True, timeout=600, cwd=cwd)
   assert out.returncode == 0, f'{name} failed:\n{out.stderr[-3000:]}'
   return out
@@ -62,12 +75,13 @@ def _status(uri: str) -> dict:
 
 
 @pytest.mark.slow
-def test_train_sigterm_resume_soup_encode_evaluate_all_on_gcs(gcs, gcs_data, tmp_path):
+def test_train_sigterm_resume_soup_encode_evaluate_all_on_gcs(gcs, gcs_data, env, tmp_path):
   run, soup = gcs.uri('runs', 'pre'), gcs.uri('soup')
-  cmd = train_command(run, gcs_data['data'], '--config.total_steps=100000',
+  # The same command twice (pre-empted, then resumed): its compiled step is cached.
+  cmd = train_command(run, gcs_data['data'], f'--config.total_steps={TOTAL}',
                       '--config.checkpoint.every=2', '--config.log_every=1')
   # cwd: an empty local folder, where a path mistaken for a local one would land.
-  proc = subprocess.Popen(cmd, env=_env(gcs), cwd=tmp_path, stdout=subprocess.DEVNULL,
+  proc = subprocess.Popen(cmd, env=env(), cwd=tmp_path, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True)
   deadline = time.time() + 300
   while len(_metrics(run)) < 3:
@@ -80,20 +94,19 @@ def test_train_sigterm_resume_soup_encode_evaluate_all_on_gcs(gcs, gcs_data, tmp
   saved = max(r['step'] for r in first)
   assert _status(run) == dict(_status(run), state='preempted', step=saved, last_checkpoint=saved)
 
-  out = subprocess.run(train_command(run, gcs_data['data'], f'--config.total_steps={saved + 2}',
-                                     '--config.checkpoint.every=2', '--config.log_every=1'),
-                       env=_env(gcs), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+  assert saved < TOTAL, 'the run finished before SIGTERM reached it'
+  out = subprocess.run(cmd, env=env(), cwd=tmp_path, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   rows = _metrics(run)
   assert rows[:len(first)] == first  # the first run's rows, kept by the rewrite
-  assert [r['step'] for r in rows[len(first):]] == [saved + 1, saved + 2]
+  assert [r['step'] for r in rows[len(first):]] == list(range(saved + 1, TOTAL + 1))
   assert _status(run)['state'] == 'finished'
   listed = {p.name for p in storage.as_path(run).iterdir()}
   assert {'checkpoints', 'config.json', 'model.json', 'tokenizer.json', 'metrics.jsonl',
           'status.json', 'tensorboard'} <= listed and 'lease.json' not in listed
 
-  _tool(gcs, tmp_path, 'soup', f'--inputs={run}:{saved},{run}:{saved + 2}', f'--output={soup}')
-  (a, _), (b, _), (got, _) = (final_params(run, saved), final_params(run, saved + 2),
+  _tool(env, tmp_path, 'soup', f'--inputs={run}:{TOTAL - 2},{run}', f'--output={soup}')
+  (a, _), (b, _), (got, _) = (final_params(run, TOTAL - 2), final_params(run, TOTAL),
                               final_params(soup))
   for x, y, s in zip(*(jax.tree.leaves(t) for t in (a, b, got))):
     np.testing.assert_allclose(s, (x.astype(np.float64) + y.astype(np.float64)) / 2,
@@ -102,7 +115,7 @@ def test_train_sigterm_resume_soup_encode_evaluate_all_on_gcs(gcs, gcs_data, tmp
   texts = ['the amber lantern', 'a copper kettle in the attic', 'paper kite']
   (storage.as_path(gcs.uri('texts.jsonl'))).write_text(
       ''.join(json.dumps({'text': t}) + '\n' for t in texts))
-  _tool(gcs, tmp_path, 'encode', f'--workdir={soup}', f'--input={gcs.uri("texts.jsonl")}',
+  _tool(env, tmp_path, 'encode', f'--workdir={soup}', f'--input={gcs.uri("texts.jsonl")}',
         f'--output={gcs.uri("emb.npy")}', '--dim=32')
   with storage.as_path(gcs.uri('emb.npy')).open('rb') as f:
     emb = np.load(f)
@@ -110,7 +123,7 @@ def test_train_sigterm_resume_soup_encode_evaluate_all_on_gcs(gcs, gcs_data, tmp
   np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-6)
 
   results = gcs.uri('eval', 'results.json')
-  _tool(gcs, tmp_path, 'evaluate', f'--workdir=soup={soup}', f'--suite={gcs_data["suite"]}',
+  _tool(env, tmp_path, 'evaluate', f'--workdir=soup={soup}', f'--suite={gcs_data["suite"]}',
         '--peers=none', '--bootstrap=0', '--dims=32', f'--output={results}')
   scores = json.loads(storage.as_path(results).read_text())
   assert scores['systems'] and scores['tasks']
@@ -120,13 +133,13 @@ def test_train_sigterm_resume_soup_encode_evaluate_all_on_gcs(gcs, gcs_data, tmp
 
 
 @pytest.mark.slow
-def test_two_processes_with_workdir_and_data_on_gcs(gcs, gcs_data, tmp_path):
+def test_two_processes_with_workdir_and_data_on_gcs(gcs, gcs_data, env, tmp_path):
   run = gcs.uri('runs', 'two')
   launch = os.path.join(ROOT, 'launch', 'local_multiprocess.sh')
   args = [launch, '2', *train_command(run, gcs_data['data'], '--config.total_steps=2',
                                       '--config.checkpoint.every=2', '--config.log_every=1',
                                       '--config.mesh.fsdp=2')[3:]]
-  out = subprocess.run(args, env=dict(_env(gcs, devices=4), PYTHON=sys.executable), cwd=tmp_path,
+  out = subprocess.run(args, env=dict(env(4), PYTHON=sys.executable), cwd=tmp_path,
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-4000:]
   data_iter = storage.as_path(run) / 'checkpoints' / '2' / 'data_iter'
@@ -149,8 +162,8 @@ def test_a_missing_bucket_or_unwritable_dir_fails_at_start_up(gcs, tmp_path):
 
 
 @pytest.mark.slow
-def test_train_refuses_a_missing_bucket_before_compiling(gcs, gcs_data, tmp_path):
-  out = subprocess.run(train_command('gs://no-such-bucket/run', gcs_data['data']), env=_env(gcs),
+def test_train_refuses_a_missing_bucket_before_compiling(gcs_data, env, tmp_path):
+  out = subprocess.run(train_command('gs://no-such-bucket/run', gcs_data['data']), env=env(),
                        cwd=tmp_path, capture_output=True, text=True, timeout=300)
   assert out.returncode != 0
   assert '--workdir=gs://no-such-bucket/run: cannot write there' in out.stderr

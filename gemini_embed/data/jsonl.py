@@ -80,14 +80,15 @@ def read_jsonl(path: str, on_error: Callable[[JsonLineError], None] | None = Non
     yield number, row
 
 
-def read_jsonl_spans(path: str, on_error: Callable[[JsonLineError], None] | None = None
-                     ) -> Iterator[tuple[int, dict[str, Any], int, int]]:
-  """read_jsonl with each line's (byte offset, byte length): what a lazy reader keeps."""
+def read_jsonl_spans(path: str, on_error: Callable[[JsonLineError], None] | None = None, *,
+                     name: str | None = None) -> Iterator[tuple[int, dict[str, Any], int, int]]:
+  """read_jsonl with each line's (byte offset, byte length): what a lazy reader keeps.
+  `name`: the file as errors call it (the gs:// URI of a local copy)."""
   for number, offset, raw in raw_lines(path):
     try:
       row = json_object(raw)
     except JsonLineError as e:
-      error = JsonLineError(e.reason, e.detail, f'{path}:{number}')
+      error = JsonLineError(e.reason, e.detail, f'{name or path}:{number}')
       if on_error is None:
         raise error from None
       on_error(error)

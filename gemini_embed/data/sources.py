@@ -22,12 +22,10 @@ import collections
 import dataclasses
 import json
 import os
-import threading
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 from absl import logging
-from etils import epath
 from array_record.python.array_record_module import ArrayRecordWriter
 from grain.sources import ArrayRecordDataSource
 
@@ -157,10 +155,9 @@ class ArrayRecordExamples:
 
 class JsonlExamples:
   """Random access to the valid lines of JSONL files, parsed on read: the files stay on
-  disk, and memory holds 16 bytes per valid line (its file, offset and length). A file
-  on an object store (gs://) is read through one open handle per file, a ranged read
-  per line (under a lock: the handle has a position); shuffled reads make that one
-  request per example, so large remote datasets train faster from a local copy."""
+  disk, and memory holds 16 bytes per valid line (its file, offset and length). Files on
+  an object store (gs://) are read from their local copies (storage.local_copy): a
+  shuffled order would otherwise cost one request per example."""
 
   def __init__(self, paths: Sequence[str], spans: Sequence[tuple[int, int, int]],
                max_chars: int):
@@ -170,41 +167,24 @@ class JsonlExamples:
     self._length = np.asarray([s[2] for s in spans], np.int32)
     self._max_chars = max_chars
     self._fds: dict[int, int] = {}
-    self._handles: dict[int, Any] = {}  # remote files' open handles
-    self._lock = threading.Lock()
 
   def __len__(self) -> int:
     return len(self._offset)
 
   def __getitem__(self, index: int) -> Example:
     file_index = int(self._file[index])  # IndexError past the end ends iteration
-    if storage.is_remote(self._paths[file_index]):
-      return parse_row(self._remote_read(file_index, index), self._max_chars)
     fd = self._fds.get(file_index)
     if fd is None:  # pread: no shared file position, so reader threads need no lock
       fd = self._fds.setdefault(file_index, os.open(self._paths[file_index], os.O_RDONLY))
     raw = os.pread(fd, int(self._length[index]), int(self._offset[index]))
     return parse_row(raw, self._max_chars)
 
-  def _remote_read(self, file_index: int, index: int) -> bytes:
-    with self._lock:
-      handle = self._handles.get(file_index)
-      if handle is None:
-        handle = self._handles[file_index] = epath.Path(self._paths[file_index]).open('rb')
-      handle.seek(int(self._offset[index]))
-      return handle.read(int(self._length[index]))
-
-  def __getstate__(self):  # file descriptors and handles do not cross process boundaries
-    return {k: v for k, v in self.__dict__.items() if k not in ('_fds', '_handles', '_lock')}
-
-  def __setstate__(self, state):
-    self.__dict__.update(state, _fds={}, _handles={}, _lock=threading.Lock())
+  def __getstate__(self):  # file descriptors do not cross process boundaries
+    return {**self.__dict__, '_fds': {}}
 
   def __del__(self):
     for fd in getattr(self, '_fds', {}).values():
       os.close(fd)
-    for handle in getattr(self, '_handles', {}).values():
-      handle.close()
 
 
 def load_examples(name: str, entry, *, root: str, strict: bool, max_chars: int,
@@ -263,10 +243,12 @@ def load_examples(name: str, entry, *, root: str, strict: bool, max_chars: int,
     result = [e for e in (example(where, row) for where, row in rows) if e is not None]
   else:  # JSONL: scanned once for the valid lines' byte spans, read again on access
     paths = expand_files(name, entry.files, root)
+    local = [storage.local_copy(path) for path in paths]
     spans = [(file_index, offset, length) for file_index, path in enumerate(paths)
-             for line, row, offset, length in jsonl.read_jsonl_spans(path, on_error=bad_line)
+             for line, row, offset, length in jsonl.read_jsonl_spans(
+                 local[file_index], on_error=bad_line, name=path)
              if example(f'{path}:{line}', row) is not None]
-    result = JsonlExamples(paths, spans, max_chars)
+    result = JsonlExamples(local, spans, max_chars)
   total_skipped = sum(counts.values())
   if total_skipped:
     logging.warning('dataset %s: skipped %d bad rows: %s', name, total_skipped, dict(counts))
