@@ -209,7 +209,7 @@ def write_soup(output: str, params: Flat, template: str, record: dict) -> None:
   storage.makedirs(partial)
   try:
     for f in ('model.json', 'tokenizer.json', 'config.json'):
-      (epath.Path(template) / f).copy(partial / f)
+      storage.copy_file(epath.Path(template) / f, partial / f)
     checkpoint.save_params_only(str(partial), unflatten_dict(params, sep='/'))
     storage.write_text(partial / 'soup.json', json.dumps(record, indent=2))
   except BaseException:
@@ -234,8 +234,8 @@ def _move_dir(source: epath.Path, target: epath.Path) -> None:
     return
   marker = source / 'soup.json'
   for path in sorted(p for p in _files(source) if p != marker):
-    path.copy(target / path.relative_to(source), overwrite=True)
-  marker.copy(target / 'soup.json', overwrite=True)
+    storage.copy_file(path, target / path.relative_to(source))
+  storage.copy_file(marker, target / 'soup.json')
   source.rmtree()
 
 

@@ -39,6 +39,7 @@ from jax.experimental import multihost_utils
 
 _GLOB_CHARS = frozenset('*?[')
 _HOSTNAME_BYTES = 255
+_COPY_CHUNK = 8 << 20
 _local_copies: dict[str, str] = {}  # remote URI → its local copy (local_copy)
 
 
@@ -112,7 +113,7 @@ def local_copy(path: str) -> str:
     return path
   if path not in _local_copies:
     local = os.path.join(_cache_dir(), f'{len(_local_copies)}-{epath.Path(path).name}')
-    epath.Path(path).copy(local)
+    copy_file(path, local)
     _local_copies[path] = local
   return _local_copies[path]
 
@@ -122,6 +123,23 @@ def _cache_dir() -> str:
   folder = tempfile.mkdtemp(prefix='gemini_embed-remote-')
   atexit.register(shutil.rmtree, folder, ignore_errors=True)
   return folder
+
+
+def upload_dir(local_dir: str, target: str) -> None:
+  """Copies the files under `local_dir` to the directory `target` (local or gs://)."""
+  for folder, _, files in os.walk(local_dir):
+    for name in sorted(files):
+      path = os.path.join(folder, name)
+      destination = as_path(target) / os.path.relpath(path, local_dir)
+      makedirs(destination.parent)
+      copy_file(path, destination)
+
+
+def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> None:
+  """One file, streamed, between any two places (epath's copy picks the source's backend
+  for both ends: a local source would write a gs:// target to the local disk)."""
+  with as_path(source).open('rb') as src, as_path(target).open('wb') as dst:
+    shutil.copyfileobj(src, dst, _COPY_CHUNK)
 
 
 def check_writable(directory: str, field: str) -> None:

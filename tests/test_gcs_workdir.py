@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from gemini_embed import storage
+from gemini_embed.export import export
 from gemini_embed.run_status import PREEMPTED_EXIT_CODE
 from tests.eval.synthetic_suite import write_suite
 from tests.gcs_emulator import BUCKET, running_emulator
@@ -129,6 +130,11 @@ def test_train_sigterm_resume_soup_encode_evaluate_all_on_gcs(gcs, gcs_data, env
   assert scores['systems'] and scores['tasks']
   assert storage.as_path(gcs.uri('eval', 'plots', 'score_vs_dim.png')).stat().length > 1000
   assert storage.as_path(gcs.uri('eval', 'results.md')).exists()
+  exported = gcs.uri('export')
+  summary = export(soup, exported, fmt='sentence-transformers')  # in this process: no compile
+  assert {'model.safetensors', 'config.json', 'tokenizer.json', 'modules.json',
+          'README.md'} <= {p.name for p in storage.as_path(exported).iterdir()}
+  assert summary['step'] == TOTAL
   assert os.listdir(tmp_path) == [], 'a gs:// path was written to the local disk'
 
 
