@@ -4,7 +4,8 @@ Re-running the same command resumes from DIR's latest checkpoint (the newest tha
 restores). Resume order: the workdir's latest checkpoint > `config.init_from` > fresh init.
 Exit code 0: finished; 42 (run_status.PREEMPTED_EXIT_CODE): saved on SIGTERM, rerun to
 resume; 1: stopped on an error it names (a non-finite state, a failed save). DIR/status.json
-says the same (run_status.py).
+says the same (run_status.py). DIR may be local or gs:// (storage.py); it is checked from
+every process before anything compiles, and a run spanning several hosts needs gs://.
 
     mesh → backbone & tokenizer → data → abstract state (eval_shape) → shardings
       (logical rules) → restore / import / init → one jitted step (train_step.py,

@@ -16,6 +16,7 @@ import pytest
 
 from gemini_embed import storage
 from gemini_embed.export import export
+from gemini_embed.models.pretrained import classify_source
 from gemini_embed.run_status import PREEMPTED_EXIT_CODE
 from tests.eval.synthetic_suite import write_suite
 from tests.gcs_emulator import BUCKET, running_emulator
@@ -106,6 +107,7 @@ def test_train_sigterm_resume_soup_encode_evaluate_all_on_gcs(gcs, gcs_data, env
   assert {'checkpoints', 'config.json', 'model.json', 'tokenizer.json', 'metrics.jsonl',
           'status.json', 'tensorboard'} <= listed and 'lease.json' not in listed
 
+  assert classify_source(run) == 'workdir'  # a fine-tune's init_from may be this gs:// run
   _tool(env, tmp_path, 'soup', f'--inputs={run}:{TOTAL - 2},{run}', f'--output={soup}')
   (a, _), (b, _), (got, _) = (final_params(run, TOTAL - 2), final_params(run, TOTAL),
                               final_params(soup))

@@ -224,9 +224,10 @@ def load_examples(name: str, entry, *, root: str, strict: bool, max_chars: int,
                                          lambda row: validate_row(row, max_chars))
   elif entry.format == 'array_record':  # scanned once here, read again on access
     paths = expand_files(name, entry.files, root)
+    local = [storage.local_copy(path) for path in paths]  # gs://: read from a local copy
     valid = []  # (file index, record index)
     for file_index, path in enumerate(paths):
-      source = ArrayRecordDataSource([path])
+      source = ArrayRecordDataSource([local[file_index]])
       for record in range(len(source)):
         where = f'{path}:record {record}'
         try:
@@ -236,7 +237,7 @@ def load_examples(name: str, entry, *, root: str, strict: bool, max_chars: int,
           continue
         if example(where, row) is not None:
           valid.append((file_index, record))
-    result = ArrayRecordExamples(paths, valid, max_chars)
+    result = ArrayRecordExamples(local, valid, max_chars)
   elif entry.format == 'seqio':  # `files` names seqio Tasks, comma-separated
     paths = [t.strip() for t in entry.files.split(',') if t.strip()]
     rows = ((where, row) for task in paths for where, row in _seqio_rows(task))
