@@ -18,6 +18,7 @@ from gemini_embed import storage
 from gemini_embed.export import export
 from gemini_embed.models.pretrained import classify_source
 from gemini_embed.run_status import PREEMPTED_EXIT_CODE
+from gemini_embed.workdir_lease import LeaseHeldError, WorkdirLease
 from tests.eval.synthetic_suite import write_suite
 from tests.gcs_emulator import BUCKET, running_emulator
 from tests.train_fixtures import (ROOT, final_params, load_config, train_command, train_env,
@@ -195,3 +196,22 @@ def test_glob_and_join_keep_gcs_uris(gcs):
   assert storage.join(gcs.uri('g'), 'sub/a.jsonl') == gcs.uri('g', 'sub', 'a.jsonl')
   assert storage.join('runs/corpora', gcs.uri('x')) == f'gs://{BUCKET}/x'
   assert str(storage.as_path(gcs.uri('g'))) == gcs.uri('g')
+
+
+def test_the_workdir_lease_holds_on_gcs(gcs):
+  """No exclusive create or rename there: write, settle, read back; a second trainer is
+  refused naming the holder, a clean exit deletes the lease."""
+  workdir = gcs.uri('leased')
+  lease = storage.as_path(workdir) / 'lease.json'
+  first = WorkdirLease(workdir, heartbeat_s=0.2, settle_s=0.05)
+  first.acquire()
+  try:
+    taken = json.loads(lease.read_text())
+    with pytest.raises(LeaseHeldError, match=f'{first.run_id}'):
+      WorkdirLease(workdir, heartbeat_s=0.2, settle_s=0.05).acquire()
+    time.sleep(1.0)  # heartbeats rewrite the object in place
+    renewed = json.loads(lease.read_text())
+    assert renewed['run_id'] == first.run_id and renewed['renewed'] > taken['renewed']
+  finally:
+    first.release()
+  assert not (storage.as_path(workdir) / 'lease.json').exists()
