@@ -203,13 +203,13 @@ def test_the_workdir_lease_holds_on_gcs(gcs):
   refused naming the holder, a clean exit deletes the lease."""
   workdir = gcs.uri('leased')
   lease = storage.as_path(workdir) / 'lease.json'
-  first = WorkdirLease(workdir, heartbeat_s=0.2, settle_s=0.05)
+  first = WorkdirLease(workdir, heartbeat_s=0.5, settle_s=0.05)
   first.acquire()
   try:
     taken = json.loads(lease.read_text())
     with pytest.raises(LeaseHeldError, match=f'{first.run_id}'):
-      WorkdirLease(workdir, heartbeat_s=0.2, settle_s=0.05).acquire()
-    time.sleep(1.0)  # heartbeats rewrite the object in place
+      WorkdirLease(workdir, heartbeat_s=0.5, settle_s=0.05).acquire()
+    time.sleep(1.2)  # heartbeats rewrite the object in place (TTL: 1.5 s)
     renewed = json.loads(lease.read_text())
     assert renewed['run_id'] == first.run_id and renewed['renewed'] > taken['renewed']
   finally:
