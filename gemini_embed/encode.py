@@ -55,6 +55,7 @@ def main(argv):
     check_dims(_WORKDIR.value, [dim], '--dim')
   except ValueError as e:
     raise app.UsageError(str(e)) from None
+  storage.check_readable(_INPUT.value, '--input')
   texts = read_texts(_INPUT.value)
   output = _OUTPUT.value if _OUTPUT.value.endswith('.npy') else _OUTPUT.value + '.npy'
   storage.check_writable(str(epath.Path(output).parent), '--output')  # before the model loads
