@@ -26,22 +26,27 @@ from tests.train_fixtures import (ROOT, final_params, load_config, train_command
                                   write_training_data)
 
 
-TOTAL = 20  # steps of the pre-empted and resumed run
+TOTAL = 30  # steps of the pre-empted and resumed run (SIGTERM comes after 3)
 
 
 @pytest.fixture(scope='session')
-def gcs(tmp_path_factory):
-  """The emulator, with this process's environment pointed at it for the session."""
-  with running_emulator(str(tmp_path_factory.mktemp('gcs'))) as emulator:
-    with pytest.MonkeyPatch.context() as mp:
-      for key, value in emulator.env.items():
-        mp.setenv(key, value)
-      mp.delenv('GOOGLE_APPLICATION_CREDENTIALS', raising=False)
-      # gcsfs reads GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT when imported: if it already was,
-      # its zonal-bucket class would probe the emulator over gRPC (60 s per bucket).
-      for protocol in ('gs', 'gcs'):
-        fsspec.register_implementation(protocol, 'gcsfs.core.GCSFileSystem', clobber=True)
-      yield emulator
+def emulator(tmp_path_factory):
+  with running_emulator(str(tmp_path_factory.mktemp('gcs'))) as server:
+    yield server
+
+
+@pytest.fixture(scope='module')
+def gcs(emulator):
+  """The emulator, with this process's environment pointed at it while this module runs."""
+  with pytest.MonkeyPatch.context() as mp:
+    for key, value in emulator.env.items():
+      mp.setenv(key, value)
+    mp.delenv('GOOGLE_APPLICATION_CREDENTIALS', raising=False)
+    # gcsfs reads GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT when imported: if it already was,
+    # its zonal-bucket class would probe the emulator over gRPC (60 s per bucket).
+    for protocol in ('gs', 'gcs'):
+      fsspec.register_implementation(protocol, 'gcsfs.core.GCSFileSystem', clobber=True)
+    yield emulator
 
 
 @pytest.fixture(scope='module')
