@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import shutil
 from typing import Any, Mapping
 
@@ -35,12 +34,14 @@ from flax import nnx
 from jax.experimental import multihost_utils
 
 from gemini_embed import sharding as sharding_lib
+from gemini_embed import storage
 from gemini_embed.models import precision
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
 from gemini_embed.run_status import RunFailed
 
 CHECKPOINT_DIR = 'checkpoints'
+MODEL_FILE = 'model.json'
 
 
 class _QuietOrbax(logging.Filter):
@@ -117,7 +118,7 @@ class Checkpointer:
 
   def __init__(self, workdir: str, *, keep: int = 3, keep_every: int | None = None,
                async_save: bool = True, read_only: bool = False):
-    self.directory = epath.Path(os.path.abspath(workdir)) / CHECKPOINT_DIR
+    self.directory = storage.as_path(workdir) / CHECKPOINT_DIR
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, keep_period=keep_every, create=not read_only, read_only=read_only,
         enable_async_checkpointing=async_save)
@@ -233,7 +234,8 @@ class Checkpointer:
 
   def _save_failed(self, error: BaseException) -> RunFailed:
     try:
-      free = f'{_size(shutil.disk_usage(self.directory).free)} free'
+      free = (f'{_size(shutil.disk_usage(self.directory).free)} free'
+              if not storage.is_remote(self.directory) else 'an object store')
     except OSError:
       free = 'free space unknown'
     kept = [s for s in self.steps_on_disk() if s != self._saving]
@@ -254,7 +256,7 @@ def _size(n: float) -> str:
 def save_params_only(directory: str, params, step: int = 0) -> None:
   """A params-only checkpoint (soups, exports) in the workdir layout."""
   manager = ocp.CheckpointManager(
-      epath.Path(os.path.abspath(directory)) / CHECKPOINT_DIR,
+      storage.as_path(directory) / CHECKPOINT_DIR,
       item_handlers={'params': ocp.StandardCheckpointHandler()})
   manager.save(step, args=ocp.args.Composite(params=ocp.args.StandardSave(params)), force=True)
   manager.wait_until_finished()
@@ -263,7 +265,7 @@ def save_params_only(directory: str, params, step: int = 0) -> None:
 
 def restore_params(directory: str, abstract_params, step: int | None = None):
   """Params of `step` (default: latest) from a training workdir or a soup directory."""
-  path = epath.Path(os.path.abspath(directory)) / CHECKPOINT_DIR
+  path = storage.as_path(directory) / CHECKPOINT_DIR
   if not path.exists():
     raise FileNotFoundError(f'{directory}: no {CHECKPOINT_DIR}/ directory; is it a training '
                             'workdir or a soup output?')
@@ -327,22 +329,18 @@ class ModelInfo:
 def write_model_info(workdir: str, info: ModelInfo) -> None:
   if jax.process_index() != 0:
     return
-  os.makedirs(workdir, exist_ok=True)
   record = {'model': info.model.to_dict(), 'embed_dim': info.embed_dim,
             'mrl_dims': list(info.mrl_dims), 'learned_temperature': info.learned_temperature}
-  tmp = os.path.join(workdir, 'model.json.tmp')
-  with open(tmp, 'w') as f:
-    json.dump(record, f, indent=2)
-  os.replace(tmp, os.path.join(workdir, 'model.json'))
+  directory = storage.makedirs(workdir)
+  storage.write_text(directory / MODEL_FILE, json.dumps(record, indent=2))
 
 
 def read_model_info(workdir: str) -> ModelInfo:
   """WORKDIR/model.json; a missing file is an error naming it."""
-  path = os.path.join(workdir, 'model.json')
-  if not os.path.exists(path):
+  path = epath.Path(workdir) / MODEL_FILE
+  if not path.exists():
     raise FileNotFoundError(f'{path}: missing; {workdir} is not a gemini_embed workdir or soup')
-  with open(path) as f:
-    info: dict[str, Any] = json.load(f)
+  info: dict[str, Any] = json.loads(path.read_text())
   prefix = f'{path}: model'
   cfg = TransformerConfig.from_config(precision.from_old_fields(info['model'], prefix), prefix)
   return ModelInfo(cfg, int(info['embed_dim']), tuple(info['mrl_dims']),

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 from absl import app, flags
+from etils import epath
 
-from gemini_embed import checkpoint, sharding
+from gemini_embed import checkpoint, sharding, storage
 from gemini_embed.data.jsonl import read_jsonl
 from gemini_embed.encoding import check_dims, load_run
 from gemini_embed.eval.embeddings import mrl_view
@@ -54,7 +55,10 @@ def main(argv):
     check_dims(_WORKDIR.value, [dim], '--dim')
   except ValueError as e:
     raise app.UsageError(str(e)) from None
+  storage.check_readable(_INPUT.value, '--input')
   texts = read_texts(_INPUT.value)
+  output = _OUTPUT.value if _OUTPUT.value.endswith('.npy') else _OUTPUT.value + '.npy'
+  storage.check_writable(str(epath.Path(output).parent), '--output')  # before the model loads
   mesh = sharding.parse_mesh(_MESH.value) if _MESH.value else None
   run = load_run(_WORKDIR.value, _STEP.value, mesh)
   if texts:
@@ -62,8 +66,9 @@ def main(argv):
     emb = mrl_view(emb, dim)
   else:
     emb = np.zeros((0, dim))
-  np.save(_OUTPUT.value, emb.astype(np.float32))
-  print(f'{len(texts)} {_KIND.value} texts → {_OUTPUT.value} [{emb.shape[0]}, {dim}] (step {run.step})')
+  with epath.Path(output).open('wb') as f:
+    np.save(f, emb.astype(np.float32))
+  print(f'{len(texts)} {_KIND.value} texts → {output} [{emb.shape[0]}, {dim}] (step {run.step})')
 
 
 if __name__ == '__main__':

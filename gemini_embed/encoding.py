@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from typing import Mapping, Sequence
 
 import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from etils import epath
 from flax import nnx
 from jax.sharding import Mesh
 from tokenizers import Tokenizer
@@ -35,6 +35,7 @@ from gemini_embed.data.prompts import format_document, format_query
 from gemini_embed.data.spec import DOC_TEMPLATE, QUERY_TEMPLATE
 from gemini_embed.data.tokenization import encoders_from_config
 from gemini_embed.models.embedder import Embedder
+from gemini_embed.models.tokenizer import TOKENIZER_FILE, read_tokenizer
 
 KINDS = ('query', 'document')
 
@@ -158,12 +159,12 @@ def run_mesh(directory: str, run_config, mesh_sizes: Mapping[str, int] | None = 
 def load_run(directory: str, step: int | None = None,
              mesh_sizes: Mapping[str, int] | None = None) -> Run:
   """A training workdir or soup output at `step` (default: latest), sharded by `run_mesh`."""
-  with open(os.path.join(directory, 'config.json')) as f:
-    run_config = ml_collections.ConfigDict(json.load(f))
+  config_json = (epath.Path(directory) / 'config.json').read_text()
+  run_config = ml_collections.ConfigDict(json.loads(config_json))
   mesh, rules = run_mesh(directory, run_config, mesh_sizes)
   model, step = checkpoint.restore_embedder(
       directory, step, mesh, rules, policies=dict(attention_mode='bidirectional', remat='none'))
-  tokenizer = Tokenizer.from_file(os.path.join(directory, 'tokenizer.json'))
+  tokenizer = read_tokenizer(epath.Path(directory) / TOKENIZER_FILE)
   return Run(model, tokenizer, model.backbone.cfg.family, run_config, step, mesh, rules)
 
 

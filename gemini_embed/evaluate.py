@@ -21,11 +21,10 @@ table, e.g. soup@768,finetune-a@768) prints the paired difference and P(A > B).
 from __future__ import annotations
 
 import os
-import shutil
 
 from absl import app, flags, logging
 
-from gemini_embed import checkpoint, sharding
+from gemini_embed import checkpoint, sharding, storage
 from gemini_embed import eval as ev
 from gemini_embed.encoding import check_dims, load_run
 
@@ -117,6 +116,10 @@ def main(argv):
     dims = parse_dims(_DIMS.value, runs)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
+  output = storage.as_path(
+      _OUTPUT.value or os.path.join(next(iter(runs.values()), '.'), 'eval', 'results.json'))
+  storage.check_writable(str(output.parent), '--output')  # before any model loads
+  storage.check_readable(_SUITE.value, '--suite')
   systems, run_dims = run_encoders(runs, _STEP.value, _BATCH.value,
                                    sharding.parse_mesh(_MESH.value) if _MESH.value else None)
   systems.update(peer_systems([p for p in _PEERS.value if p], _ST_MODEL.value))
@@ -132,14 +135,12 @@ def main(argv):
   results = ev.evaluate_suite(_SUITE.value, systems, dims, half=_HALF.value,
                               samples_per_label=_SAMPLES.value, replicates=_BOOTSTRAP.value,
                               seed=_BOOTSTRAP_SEED.value, compare=pairs)
-  output = _OUTPUT.value or os.path.join(next(iter(runs.values()), '.'), 'eval', 'results.json')
-  out_dir = os.path.dirname(os.path.abspath(output))
-  paths = ev.write_results(results, out_dir)
-  stem = os.path.splitext(output)[0]
-  if os.path.abspath(output) != str(paths['json']):
-    shutil.move(paths['json'], output)
-    shutil.move(paths['markdown'], stem + '.md')
-  print(open(stem + '.md' if os.path.exists(stem + '.md') else paths['markdown']).read())
+  paths = ev.write_results(results, output.parent)
+  markdown = output.parent / (output.stem + '.md')
+  if output != paths['json']:
+    paths['json'].replace(output)
+    paths['markdown'].replace(markdown)
+  print(markdown.read_text())
   for entry in results['comparisons']:
     print(ev.comparison_text(entry))
   print(f'wrote {output}')

@@ -1,5 +1,13 @@
 """Where training metrics go: `metrics.jsonl` and TensorBoard in the workdir
-(process 0 only), and one progress line with ETA on the console."""
+(process 0 only), and one progress line with ETA on the console.
+
+metrics.jsonl is one JSON object per line, `{"step", "time", <metric>: float, ...}`, the
+rows of every run of the workdir in the order written (a resumed run adds after the
+earlier ones). A local file is appended to and flushed per row. An object store
+(gs://) cannot append: the file is rewritten whole (the earlier runs' rows read back at
+start, then this run's) at most every REMOTE_FLUSH_S seconds and at close, so readers
+see the same file either way; a run killed outright loses at most that much of it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,11 @@ from typing import Mapping
 import jax
 from tensorboardX import SummaryWriter
 
+from gemini_embed import storage
+
+METRICS_FILE = 'metrics.jsonl'
+REMOTE_FLUSH_S = 10.0  # tests shorten it with GEMINI_EMBED_METRICS_FLUSH_S
+
 
 class MetricsLog:
 
@@ -21,10 +34,19 @@ class MetricsLog:
     self._t0 = time.time()
     self._start_step: int | None = None
     self._tb = None
+    self._jsonl = None  # the local file, appended to
+    self._rows: list[str] = []  # an object store's file, rewritten whole
+    self._flushed = 0.0
+    self._flush_s = float(os.environ.get('GEMINI_EMBED_METRICS_FLUSH_S', REMOTE_FLUSH_S))
     if self.enabled:
-      os.makedirs(workdir, exist_ok=True)
-      self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
-      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+      directory = storage.makedirs(workdir)
+      self._path = directory / METRICS_FILE
+      if storage.is_remote(directory):
+        if self._path.exists():
+          self._rows = self._path.read_text().splitlines(keepends=True)
+      else:
+        self._jsonl = self._path.open('a')
+      self._tb = SummaryWriter(str(directory / 'tensorboard'))
 
   def write(self, step: int, metrics: Mapping[str, float]) -> None:
     if not self.enabled:
@@ -32,13 +54,22 @@ class MetricsLog:
     row = {'step': step, 'time': time.time()}
     # Numbers as floats; a string (the batch's dataset) as it is, and not a TB scalar.
     row.update({k: v if isinstance(v, str) else float(v) for k, v in metrics.items()})
-    self._jsonl.write(json.dumps(row) + '\n')
-    self._jsonl.flush()
-    if self._tb is not None:
-      for k, v in metrics.items():
-        if not isinstance(v, str):
-          self._tb.add_scalar(k, float(v), step)
+    for k, v in metrics.items():
+      if not isinstance(v, str):
+        self._tb.add_scalar(k, float(v), step)
+    if self._jsonl is not None:
+      self._jsonl.write(json.dumps(row) + '\n')
+      self._jsonl.flush()
       self._tb.flush()
+    else:
+      self._rows.append(json.dumps(row) + '\n')
+      if time.time() - self._flushed >= self._flush_s:
+        self._flush_remote()
+
+  def _flush_remote(self) -> None:
+    self._path.write_text(''.join(self._rows))  # one object write: whole or not at all
+    self._tb.flush()
+    self._flushed = time.time()
 
   def progress(self, step: int, metrics: Mapping[str, float]) -> None:
     if not self.enabled:
@@ -56,7 +87,10 @@ class MetricsLog:
     print(' | '.join(parts), flush=True)
 
   def close(self) -> None:
-    if self.enabled:
+    if not self.enabled:
+      return
+    if self._jsonl is not None:
       self._jsonl.close()
-      if self._tb is not None:
-        self._tb.close()
+    else:
+      self._flush_remote()
+    self._tb.close()

@@ -16,10 +16,11 @@ command to resume), FAILED_EXIT_CODE when training stopped on an error it names.
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import jax
+
+from gemini_embed import storage
 
 STATUS_FILE = 'status.json'
 PREEMPTED_EXIT_CODE = 42
@@ -37,15 +38,12 @@ class RunFailed(RuntimeError):
 
 def write_status(workdir: str, state: str, step: int, total_steps: int,
                  last_checkpoint: int | None, reason: str | None = None) -> None:
-  """WORKDIR/status.json, atomically (process 0 only)."""
+  """WORKDIR/status.json, whole or not at all (process 0 only)."""
   if jax.process_index() != 0:
     return
   record = dict(state=state, step=step, total_steps=total_steps, last_checkpoint=last_checkpoint,
                 time=time.time())
   if reason is not None:
     record['reason'] = reason
-  path = os.path.join(workdir, STATUS_FILE)
-  with open(path + '.tmp', 'w') as f:
-    json.dump(record, f, indent=2)
-  os.replace(path + '.tmp', path)
+  storage.write_text(storage.as_path(workdir) / STATUS_FILE, json.dumps(record, indent=2))
 

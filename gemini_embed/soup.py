@@ -25,21 +25,19 @@ never half of one.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import math
-import os
-import shutil
-import tempfile
-from typing import Callable
+import uuid
+from typing import Callable, Iterator
 
 import jax
 import numpy as np
 from absl import app, flags, logging
+from etils import epath
 from flax import nnx
 from flax.traverse_util import flatten_dict, unflatten_dict
 
-from gemini_embed import checkpoint, sharding
+from gemini_embed import checkpoint, sharding, storage
 from gemini_embed.encoding import load_run
 from gemini_embed.eval import evaluate_tasks, load_suite, resolve_half
 
@@ -163,13 +161,12 @@ def greedy_soup(inputs: list[tuple[str, int | None]], score: Callable[[Flat, str
   return {k: (v / kept).astype(ref[k].dtype) for k, v in total.items()}, log, steps
 
 
-def _training_evidence(directory: str) -> str | None:
+def _training_evidence(directory: epath.Path) -> str | None:
   """What in `directory` shows a training run (a soup has neither), or None."""
-  optimizer = sorted(glob.glob(os.path.join(directory, checkpoint.CHECKPOINT_DIR, '*',
-                                            'optimizer')))
+  optimizer = sorted(directory.glob(f'{checkpoint.CHECKPOINT_DIR}/*/optimizer'))
   if optimizer:
-    return f'{os.path.relpath(optimizer[0], directory)}: optimizer state'
-  if os.path.exists(os.path.join(directory, 'metrics.jsonl')):
+    return f'{optimizer[0].relative_to(directory)}: optimizer state'
+  if (directory / 'metrics.jsonl').exists():
     return 'metrics.jsonl'
   return None
 
@@ -177,15 +174,16 @@ def _training_evidence(directory: str) -> str | None:
 def _existing(output: str) -> str:
   """What --output holds now: 'nothing' (absent or empty) or 'a soup'; anything else
   is a ValueError saying why a soup may not replace it."""
-  if not os.path.exists(output) or (os.path.isdir(output) and not os.listdir(output)):
+  path = storage.as_path(output)
+  if not path.exists() or (path.is_dir() and not any(path.iterdir())):
     return 'nothing'
-  if not os.path.isdir(output):
+  if not path.is_dir():
     raise ValueError(f'--output={output} is a file; give a directory')
-  evidence = _training_evidence(output)
+  evidence = _training_evidence(path)
   if evidence:
     raise ValueError(f'--output={output} holds a training run ({evidence}); a soup never '
                      'replaces one: choose a new directory')
-  if not os.path.exists(os.path.join(output, 'soup.json')):
+  if not (path / 'soup.json').exists():
     raise ValueError(f'--output={output} is not empty and holds no soup (no soup.json); '
                      'choose a new directory')
   return 'a soup'
@@ -193,7 +191,7 @@ def _existing(output: str) -> str:
 
 def check_output(output: str, inputs: list[str], overwrite: bool) -> None:
   """--output may not be an input or hold anything but nothing, or a soup with --overwrite."""
-  if any(os.path.realpath(output) == os.path.realpath(path) for path in inputs):
+  if any(storage.same_place(output, path) for path in inputs):
     raise ValueError(f'--output={output} is one of --inputs; write the soup to a new directory')
   if _existing(output) == 'a soup' and not overwrite:
     raise ValueError(f'--output={output} already holds a soup; pass --overwrite to replace it')
@@ -202,30 +200,52 @@ def check_output(output: str, inputs: list[str], overwrite: bool) -> None:
 def write_soup(output: str, params: Flat, template: str, record: dict) -> None:
   """Params-only checkpoint + the first ingredient's model.json/tokenizer.json/config.json
   + soup.json, written to a temporary sibling, then renamed to `output`; a previous soup
-  there is replaced only once the new one is whole (never anything but a soup)."""
-  output = os.path.abspath(output)
+  there is replaced only once the new one is whole (never anything but a soup). On an
+  object store a rename copies each object: a crash mid-rename can leave part of the
+  soup at `output`, but never a soup.json (written last) beside a partial checkpoint."""
+  target = storage.as_path(output)
   previous = _existing(output)
-  os.makedirs(os.path.dirname(output), exist_ok=True)
-  partial = tempfile.mkdtemp(prefix=f'.{os.path.basename(output)}.partial-',
-                             dir=os.path.dirname(output))
+  partial = target.parent / f'.{target.name}.partial-{uuid.uuid4().hex[:12]}'
+  storage.makedirs(partial)
   try:
-    os.chmod(partial, 0o755)
     for f in ('model.json', 'tokenizer.json', 'config.json'):
-      shutil.copy(os.path.join(template, f), os.path.join(partial, f))
-    checkpoint.save_params_only(partial, unflatten_dict(params, sep='/'))
-    with open(os.path.join(partial, 'soup.json'), 'w') as f:
-      json.dump(record, f, indent=2)
+      storage.copy_file(epath.Path(template) / f, partial / f)
+    checkpoint.save_params_only(str(partial), unflatten_dict(params, sep='/'))
+    storage.write_text(partial / 'soup.json', json.dumps(record, indent=2))
   except BaseException:
-    shutil.rmtree(partial, ignore_errors=True)
+    partial.rmtree(missing_ok=True)
     raise
   if previous == 'a soup':
-    os.rename(output, partial + '.replaced')
-    os.rename(partial, output)
-    shutil.rmtree(partial + '.replaced')
+    replaced = target.parent / f'{partial.name}.replaced'
+    target.rename(replaced)
+    _move_dir(partial, target)
+    replaced.rmtree()
   else:
-    if os.path.isdir(output):
-      os.rmdir(output)  # empty
-    os.rename(partial, output)
+    if target.is_dir():
+      target.rmdir()  # empty
+    _move_dir(partial, target)
+
+
+def _move_dir(source: epath.Path, target: epath.Path) -> None:
+  """A directory renamed: at once locally; object by object on an object store, soup.json
+  last, so that a soup.json at `target` means the soup is whole."""
+  if not storage.is_remote(source):
+    source.rename(target)
+    return
+  marker = source / 'soup.json'
+  for path in sorted(p for p in _files(source) if p != marker):
+    storage.copy_file(path, target / path.relative_to(source))
+  storage.copy_file(marker, target / 'soup.json')
+  source.rmtree()
+
+
+def _files(directory: epath.Path) -> Iterator[epath.Path]:
+  """Every file under `directory` (epath's rglob and walk do not keep gs:// URIs)."""
+  for path in directory.iterdir():
+    if path.is_dir():
+      yield from _files(path)
+    else:
+      yield path
 
 
 def dev_scorer(suite: str, template: str, mesh_sizes: dict[str, int] | None = None,
@@ -263,6 +283,7 @@ def main(argv):
   if _WEIGHTS.value and _METHOD.value != 'weighted':
     raise app.UsageError(f'--weights={",".join(_WEIGHTS.value)}: only with --method=weighted '
                          f'(--method={_METHOD.value})')
+  storage.check_writable(str(storage.as_path(_OUTPUT.value).parent), '--output')
   try:
     check_output(_OUTPUT.value, [path for path, _ in inputs], _OVERWRITE.value)
     weights = (parse_weights(_WEIGHTS.value, len(inputs)) if _METHOD.value == 'weighted'

@@ -4,7 +4,8 @@ Re-running the same command resumes from DIR's latest checkpoint (the newest tha
 restores). Resume order: the workdir's latest checkpoint > `config.init_from` > fresh init.
 Exit code 0: finished; 42 (run_status.PREEMPTED_EXIT_CODE): saved on SIGTERM, rerun to
 resume; 1: stopped on an error it names (a non-finite state, a failed save). DIR/status.json
-says the same (run_status.py).
+says the same (run_status.py). DIR may be local or gs:// (storage.py); it is checked from
+every process before anything compiles, and a run spanning several hosts needs gs://.
 
     mesh → backbone & tokenizer → data → abstract state (eval_shape) → shardings
       (logical rules) → restore / import / init → one jitted step (train_step.py,
@@ -13,7 +14,6 @@ says the same (run_status.py).
 
 from __future__ import annotations
 
-import os
 import sys
 
 import jax
@@ -21,8 +21,8 @@ from absl import app, flags, logging
 from flax import nnx
 from ml_collections import config_flags
 
-from gemini_embed import (checkpoint, optim, run_status, sharding, train_loop, train_step,
-                          workdir_lease)
+from gemini_embed import (checkpoint, optim, run_status, sharding, storage, train_loop,
+                          train_step, workdir_lease)
 from gemini_embed import train_state as ts_lib
 from gemini_embed.configlib import check_config, parse_config_flags
 from gemini_embed.data import pipeline
@@ -54,6 +54,7 @@ def main(argv):
   checkpoint.quiet_orbax_logs()
   config, workdir = _CONFIG.value, _WORKDIR.value
   check_config(config, jax.device_count())
+  storage.check_workdir(workdir)  # a wrong bucket fails here, not at the first checkpoint
   # Process 0 holds the workdir; if it is refused, it raises before any collective and
   # the other processes fail when they lose their coordinator.
   with workdir_lease.held(workdir, holder=jax.process_index() == 0):
@@ -133,9 +134,8 @@ def _record_status(workdir: str, total_steps: int, ckpt: checkpoint.Checkpointer
 
 def _write_config(config, workdir: str) -> None:
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
+    storage.write_text(storage.as_path(workdir) / 'config.json',
+                       config.to_json_best_effort(indent=2))
 
 
 def _backbone(config, workdir, resume_step, mesh, rules

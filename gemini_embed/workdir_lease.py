@@ -1,7 +1,10 @@
 """WORKDIR/lease.json: one trainer per workdir, on local disks and object stores alike.
 
-Object stores (gs://) have no exclusive create and a recreated pod slice shares no
-locks, so the lease is a plain file that its holder keeps fresh:
+Object stores (gs://) have no exclusive create or atomic rename, and a recreated pod
+slice shares no locks, so the lease is a plain file that its holder keeps fresh; it
+needs only what both kinds of storage give: a whole-file write that readers see whole
+(an object PUT on gs://, a temporary file + rename locally; storage.write_text) and
+read-after-write consistency (GCS has it):
 
     {"run_id": uuid, "host": ..., "pid": ..., "renewed": unix time, "heartbeat_s": ..., "ttl_s": ...}
 
@@ -31,6 +34,8 @@ from typing import Any, Callable, Iterator
 
 from absl import logging
 from etils import epath
+
+from gemini_embed import storage
 
 LEASE_FILE = 'lease.json'
 HEARTBEAT_S = 30.0
@@ -77,7 +82,7 @@ class WorkdirLease:
     current = self._read()
     if current is not None:
       self._check_free(current)
-    self.path.parent.mkdir(parents=True, exist_ok=True)
+    storage.makedirs(self.path.parent)
     self._write()
     time.sleep(self.settle_s)
     winner = self._read()
@@ -138,9 +143,7 @@ class WorkdirLease:
   def _write(self) -> None:
     record = dict(run_id=self.run_id, host=self.host, pid=self.pid, renewed=time.time(),
                   heartbeat_s=self.heartbeat_s, ttl_s=self.ttl_s)
-    tmp = self.path.parent / f'{LEASE_FILE}.{self.run_id}.tmp'
-    tmp.write_text(json.dumps(record))
-    tmp.replace(self.path)  # readers never see a partial file
+    storage.write_text(self.path, json.dumps(record))  # readers never see a partial file
 
   def _heartbeat(self) -> None:
     while not self._stop.wait(self.heartbeat_s):

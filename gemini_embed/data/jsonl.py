@@ -19,6 +19,8 @@ import json
 import re
 from typing import Any, Callable, Iterator
 
+from etils import epath
+
 REASONS = ('invalid_utf8', 'malformed_json', 'not_an_object', 'too_deeply_nested')
 
 _BOM = b'\xef\xbb\xbf'
@@ -60,7 +62,7 @@ def json_object(raw: bytes) -> dict[str, Any]:
 
 def raw_lines(path: str) -> Iterator[tuple[int, int, bytes]]:
   """(line number, byte offset, raw bytes) of every non-blank line, past a leading BOM."""
-  with open(path, 'rb') as f:
+  with epath.Path(path).open('rb') as f:  # local or gs://
     offset = 0
     for number, raw in enumerate(f, 1):
       start, offset = offset, offset + len(raw)
@@ -78,14 +80,15 @@ def read_jsonl(path: str, on_error: Callable[[JsonLineError], None] | None = Non
     yield number, row
 
 
-def read_jsonl_spans(path: str, on_error: Callable[[JsonLineError], None] | None = None
-                     ) -> Iterator[tuple[int, dict[str, Any], int, int]]:
-  """read_jsonl with each line's (byte offset, byte length): what a lazy reader keeps."""
+def read_jsonl_spans(path: str, on_error: Callable[[JsonLineError], None] | None = None, *,
+                     name: str | None = None) -> Iterator[tuple[int, dict[str, Any], int, int]]:
+  """read_jsonl with each line's (byte offset, byte length): what a lazy reader keeps.
+  `name`: the file as errors call it (the gs:// URI of a local copy)."""
   for number, offset, raw in raw_lines(path):
     try:
       row = json_object(raw)
     except JsonLineError as e:
-      error = JsonLineError(e.reason, e.detail, f'{path}:{number}')
+      error = JsonLineError(e.reason, e.detail, f'{name or path}:{number}')
       if on_error is None:
         raise error from None
       on_error(error)

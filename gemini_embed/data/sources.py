@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import glob
 import json
 import os
 from typing import Any, Iterator, Sequence
@@ -30,6 +29,7 @@ from absl import logging
 from array_record.python.array_record_module import ArrayRecordWriter
 from grain.sources import ArrayRecordDataSource
 
+from gemini_embed import storage
 from gemini_embed.data import jsonl, table_sources
 
 TABLE_FORMATS = ('parquet', 'hf_dataset')  # table_sources.py
@@ -115,11 +115,15 @@ def validate_row(row: dict[str, Any], max_chars: int) -> Example:
 
 
 def expand_files(name: str, files: str, root: str) -> list[str]:
-  """Comma-separated globs (relative to root unless absolute) → sorted paths."""
+  """Comma-separated globs (relative to root unless absolute or gs://) → sorted paths."""
   paths = []
   for pattern in filter(None, (p.strip() for p in files.split(','))):
-    pattern = pattern if os.path.isabs(pattern) else os.path.join(root, pattern)
-    matched = sorted(glob.glob(pattern))
+    pattern = storage.join(root, pattern)
+    try:
+      matched = storage.glob(pattern)
+    except Exception as e:  # an unreachable bucket, refused credentials
+      raise storage.StorageError(f'config.data.datasets.{name}.files: cannot list {pattern!r} '
+                                 f'({type(e).__name__}: {e})') from e
     if not matched:
       raise FileNotFoundError(f'config.data.datasets.{name}.files: {pattern!r} matches no file')
     paths.extend(matched)
@@ -151,7 +155,9 @@ class ArrayRecordExamples:
 
 class JsonlExamples:
   """Random access to the valid lines of JSONL files, parsed on read: the files stay on
-  disk, and memory holds 16 bytes per valid line (its file, offset and length)."""
+  disk, and memory holds 16 bytes per valid line (its file, offset and length). Files on
+  an object store (gs://) are read from their local copies (storage.local_copy): a
+  shuffled order would otherwise cost one request per example."""
 
   def __init__(self, paths: Sequence[str], spans: Sequence[tuple[int, int, int]],
                max_chars: int):
@@ -218,9 +224,10 @@ def load_examples(name: str, entry, *, root: str, strict: bool, max_chars: int,
                                          lambda row: validate_row(row, max_chars))
   elif entry.format == 'array_record':  # scanned once here, read again on access
     paths = expand_files(name, entry.files, root)
+    local = [storage.local_copy(path) for path in paths]  # gs://: read from a local copy
     valid = []  # (file index, record index)
     for file_index, path in enumerate(paths):
-      source = ArrayRecordDataSource([path])
+      source = ArrayRecordDataSource([local[file_index]])
       for record in range(len(source)):
         where = f'{path}:record {record}'
         try:
@@ -230,17 +237,19 @@ def load_examples(name: str, entry, *, root: str, strict: bool, max_chars: int,
           continue
         if example(where, row) is not None:
           valid.append((file_index, record))
-    result = ArrayRecordExamples(paths, valid, max_chars)
+    result = ArrayRecordExamples(local, valid, max_chars)
   elif entry.format == 'seqio':  # `files` names seqio Tasks, comma-separated
     paths = [t.strip() for t in entry.files.split(',') if t.strip()]
     rows = ((where, row) for task in paths for where, row in _seqio_rows(task))
     result = [e for e in (example(where, row) for where, row in rows) if e is not None]
   else:  # JSONL: scanned once for the valid lines' byte spans, read again on access
     paths = expand_files(name, entry.files, root)
+    local = [storage.local_copy(path) for path in paths]
     spans = [(file_index, offset, length) for file_index, path in enumerate(paths)
-             for line, row, offset, length in jsonl.read_jsonl_spans(path, on_error=bad_line)
+             for line, row, offset, length in jsonl.read_jsonl_spans(
+                 local[file_index], on_error=bad_line, name=path)
              if example(f'{path}:{line}', row) is not None]
-    result = JsonlExamples(paths, spans, max_chars)
+    result = JsonlExamples(local, spans, max_chars)
   total_skipped = sum(counts.values())
   if total_skipped:
     logging.warning('dataset %s: skipped %d bad rows: %s', name, total_skipped, dict(counts))

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
+from etils.epath import Path
 from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
+from gemini_embed import storage
 from gemini_embed.eval.suite_evaluation import main_scores
 
 
@@ -150,13 +151,14 @@ def plot_score_vs_dim(results: dict, path: Path) -> None:
     ax.set_visible(False)
   axes.flat[0].legend(fontsize='small')
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  with Path(path).open('wb') as f:  # local or gs://: matplotlib writes local paths only
+    fig.savefig(f, format='png', dpi=100)
 
 
 def write_results(results: dict, out_dir: str | Path) -> dict[str, Path]:
   """Write results.json, results.md and plots/score_vs_dim.png; returns their paths."""
   out_dir = Path(out_dir)
-  (out_dir / 'plots').mkdir(parents=True, exist_ok=True)
+  storage.makedirs(out_dir / 'plots')
   paths = dict(json=out_dir / 'results.json', markdown=out_dir / 'results.md',
                plot=out_dir / 'plots' / 'score_vs_dim.png')
   paths['json'].write_text(json.dumps(_json_ready(results), indent=1, allow_nan=False) + '\n')

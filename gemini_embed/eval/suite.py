@@ -26,10 +26,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+from etils.epath import Path
 
 from gemini_embed.data.jsonl import JsonLineError, read_jsonl
 

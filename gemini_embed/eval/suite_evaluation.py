@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+from etils.epath import Path
 
 from gemini_embed.eval import aggregates, bootstrap
 from gemini_embed.eval.bootstrap import ItemScores

@@ -19,19 +19,21 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 
 import jax
 import ml_collections
 import numpy as np
+from etils import epath
 from flax import nnx
-from tokenizers import Tokenizer
 
-from gemini_embed import checkpoint
+from gemini_embed import checkpoint, storage
 from gemini_embed.export.model_card import model_card
 from gemini_embed.export.st_files import prompts, write_st_files
 from gemini_embed.export.tokenizer_files import write_tokenizer
 from gemini_embed.models import hf_export
 from gemini_embed.models.safetensors_writer import write_safetensors
+from gemini_embed.models.tokenizer import TOKENIZER_FILE, read_tokenizer
 
 FORMATS = ('sentence-transformers', 'hf')
 DTYPES = {'float32': np.float32, 'bfloat16': jax.numpy.bfloat16}
@@ -50,11 +52,10 @@ def base_llm(run_config, limit: int = 8) -> str:
   pre-finetuning run, …) to the HF/GGUF directory, with the layers the run kept."""
   source, config = run_config.get('init_from') or '', run_config
   for _ in range(limit):
-    path = os.path.join(source, 'config.json') if source else ''
-    if not (path and os.path.exists(path) and os.path.exists(os.path.join(source, 'model.json'))):
+    path = epath.Path(source) / 'config.json' if source else None
+    if not (path and path.exists() and (epath.Path(source) / 'model.json').exists()):
       break
-    with open(path) as f:
-      config = ml_collections.ConfigDict(json.load(f))
+    config = ml_collections.ConfigDict(json.loads(path.read_text()))
     source = config.get('init_from') or ''
   if not source:
     return 'a randomly initialised backbone'
@@ -64,14 +65,21 @@ def base_llm(run_config, limit: int = 8) -> str:
 
 def export(workdir: str, output: str, step: int | None = None, *,
            fmt: str = 'sentence-transformers', dtype: str = 'float32') -> dict:
-  """Writes OUT (see the module doc); returns a summary (step, family, dims, files)."""
+  """Writes OUT (see the module doc); returns a summary (step, family, dims, files). A
+  gs:// OUT is written to a local folder first, then uploaded file by file."""
   if fmt not in FORMATS:
     raise ValueError(f'--format={fmt!r}: use one of {FORMATS}')
   if dtype not in DTYPES:
     raise ValueError(f'--dtype={dtype!r}: use one of {sorted(DTYPES)}')
   np_dtype = np.dtype(DTYPES[dtype])
-  with open(os.path.join(workdir, 'config.json')) as f:
-    run_config = ml_collections.ConfigDict(json.load(f))
+  run_config = ml_collections.ConfigDict(
+      json.loads((epath.Path(workdir) / 'config.json').read_text()))
+  if storage.is_remote(output):
+    storage.check_writable(output, '--output')
+    with tempfile.TemporaryDirectory(prefix='gemini_embed-export-') as local:
+      summary = export(workdir, local, step, fmt=fmt, dtype=dtype)
+      storage.upload_dir(local, output)
+    return summary
   info = checkpoint.read_model_info(workdir)
   model, step = checkpoint.restore_embedder(workdir, step)  # host arrays, one CPU device
   params = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model)))
@@ -81,7 +89,7 @@ def export(workdir: str, output: str, step: int | None = None, *,
   os.makedirs(output, exist_ok=True)
 
   remote = hf_export.needs_remote_code(cfg)
-  tokenizer = Tokenizer.from_file(os.path.join(workdir, 'tokenizer.json'))
+  tokenizer = read_tokenizer(epath.Path(workdir) / TOKENIZER_FILE)
   special = write_tokenizer(tokenizer, cfg.family, data, output, max_len,
                             hf_export.REMOTE_TOKENIZER if remote else None)
   write_safetensors(os.path.join(output, 'model.safetensors'),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
+
+from gemini_embed import storage
 
 
 def _score(x) -> str:
@@ -14,13 +15,12 @@ def dev_scores(workdir: str) -> str | None:
   """A markdown table of results.json's aggregates for this model (its rows are those whose
   `model` is the workdir's name; all rows when none is), from the workdir's results.json,
   else its parent's (`make demo` writes DIR/results.json beside DIR/soup/)."""
-  name = os.path.basename(os.path.normpath(workdir))
-  for path in (os.path.join(workdir, 'results.json'),
-               os.path.join(os.path.dirname(os.path.abspath(workdir)), 'results.json')):
-    if not os.path.exists(path):
+  directory = storage.as_path(workdir)
+  name = directory.name
+  for path in (directory / 'results.json', directory.parent / 'results.json'):
+    if not path.exists():
       continue
-    with open(path) as f:
-      results = json.load(f)
+    results = json.loads(path.read_text())
     aggregates = results.get('aggregates', {})
     systems = results.get('systems', {})
     mine = [label for label in aggregates if systems.get(label, {}).get('model') == name]

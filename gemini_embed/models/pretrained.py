@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
+from etils import epath
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
@@ -34,9 +35,11 @@ POLICY_FIELDS = ('attention_mode', 'attention_impl', 'precision', 'remat', 'scan
 
 
 def classify_source(path: str) -> str:
-  """'workdir' (a gemini_embed run or soup), 'hf' (safetensors) or 'gguf'."""
-  if os.path.exists(os.path.join(path, 'model.json')) and os.path.isdir(
-      os.path.join(path, checkpoint.CHECKPOINT_DIR)):
+  """'workdir' (a gemini_embed run or soup, local or gs://), 'hf' (safetensors) or 'gguf'
+  (both local: their readers memory-map the files)."""
+  directory = epath.Path(path)
+  if (directory / checkpoint.MODEL_FILE).exists() and (
+      directory / checkpoint.CHECKPOINT_DIR).is_dir():
     return 'workdir'
   if os.path.exists(os.path.join(path, 'config.json')) and (
       os.path.exists(os.path.join(path, 'model.safetensors')) or

@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 
 import jax
+from etils import epath
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
+from gemini_embed import storage
+
+TOKENIZER_FILE = 'tokenizer.json'
 BYTE_SPECIALS = ('<pad>', '<bos>', '<eos>')
 
 
@@ -47,12 +51,17 @@ def _bytes_to_unicode() -> dict[int, str]:
   return dict(zip(bs, map(chr, cs)))
 
 
+def read_tokenizer(path: str | os.PathLike) -> Tokenizer:
+  """A tokenizer.json, local or gs:// (the tokenizers library reads local files only)."""
+  return Tokenizer.from_str(epath.Path(path).read_text())
+
+
 def load_tokenizer(config, workdir: str) -> Tokenizer:
-  candidates = [os.path.join(workdir, 'tokenizer.json'), config.tokenizer,
-                os.path.join(config.init_from, 'tokenizer.json') if config.init_from else '']
+  candidates = [epath.Path(workdir) / TOKENIZER_FILE, config.tokenizer,
+                epath.Path(config.init_from) / TOKENIZER_FILE if config.init_from else '']
   for path in candidates:
-    if path and os.path.exists(path):
-      tok = Tokenizer.from_file(path)
+    if path and epath.Path(path).exists():
+      tok = read_tokenizer(path)
       break
   else:
     if config.tokenizer:
@@ -65,6 +74,6 @@ def load_tokenizer(config, workdir: str) -> Tokenizer:
     raise ValueError(f'config.model.vocab_size={config.model.vocab_size} is smaller than the '
                      f'tokenizer vocabulary ({tok.get_vocab_size()})')
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    tok.save(os.path.join(workdir, 'tokenizer.json'))
+    directory = storage.makedirs(workdir)
+    storage.write_text(directory / TOKENIZER_FILE, tok.to_str())
   return tok
