@@ -3,9 +3,13 @@ rows for every dataset a config's stage reads, written under a data root."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 
 import jax
 import numpy as np
@@ -57,8 +61,18 @@ def train_command(workdir: str, data_root: str, *overrides: str, config: str = '
           f'--config.data.root={data_root}', *overrides]
 
 
+@functools.cache
+def _compile_cache() -> str:
+  """One JAX persistent compilation cache for every subprocess of the session: the CLI
+  runs compile the same tiny steps again and again (~20 s each on 2 cores)."""
+  path = tempfile.mkdtemp(prefix='gemini_embed-test-jax-cache-')
+  atexit.register(shutil.rmtree, path, ignore_errors=True)
+  return path
+
+
 def train_env(devices: int) -> dict[str, str]:
   env = dict(os.environ)
+  env.setdefault('JAX_COMPILATION_CACHE_DIR', _compile_cache())
   env['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={devices}'
   env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
   env['GEMINI_EMBED_LEASE_SETTLE_S'] = '0.05'  # the workdir lease's read-back wait
