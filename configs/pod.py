@@ -16,6 +16,10 @@ from gemini_embed.data.corpora.training_sets import (FINETUNE_MIXTURES, PREFINET
                                                      corpus_entries)
 
 
+# The argument a launcher sets to the slice's chip count (gemini_embed.aot does, from
+# --topology): the mesh then follows the slice (v5p-128 is 64 chips, v5e-256 is 256).
+SLICE_ARG = 'chips'
+
 FSDP_BY_MODEL = {'gemma3-1b': 16, 'gemma3-4b': 64, 'gemma3-12b': 256}
 
 
