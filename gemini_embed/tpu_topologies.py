@@ -46,6 +46,11 @@ class Slice:
   peak_flops: float
   chips_per_host: tuple[int, int, int] = (2, 2, 1)
 
+  @property
+  def hosts(self) -> int:
+    """TPU VMs (JAX processes) per slice: 4 chips each, one VM up to 8 chips."""
+    return 1 if self.chips <= 8 else self.chips // 4
+
 
 def parse_slice(name: str) -> Slice:
   """'v5p-128' → Slice(chips=64, topology='v5:4x4x4', …); a clear error for anything else."""
