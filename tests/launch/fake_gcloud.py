@@ -11,9 +11,10 @@ State lives in $FAKE_SLICE_DIR: `state` (the queued resource's state; absent = n
       GEMINI_EMBED_SINGLE_HOST=1 (no cluster to join)
   storage cat PATH    prints a local file
 
-Pre-emption: with $FAKE_PREEMPT_ONCE=1, the first trainer (a CMD running worker_run.sh)
-gets SIGTERM once $FAKE_WORKDIR/status.json says it is running, and the queued resource
-turns SUSPENDED — as a Spot slice's notice does. Every ssh exits 0, as `--worker=all`
+Pre-emption: with $FAKE_PREEMPT_WHEN=PATH, the first trainer (a CMD running
+worker_run.sh) gets SIGTERM once PATH exists (e.g. its first checkpoint), and the queued
+resource turns SUSPENDED — as a Spot slice's notice does. After each trainer, its
+$FAKE_WORKDIR/status.json is kept as status-N.json. Every ssh exits 0, as `--worker=all`
 may whatever the remote exit code: babysit has to read the completion marker.
 """
 
@@ -65,29 +66,28 @@ def queued_resources(verb):
       write_state('ACTIVE')
 
 
-def running(workdir):
-  try:
-    with open(os.path.join(workdir, 'status.json')) as f:
-      return json.load(f)['state'] == 'running'
-  except (FileNotFoundError, json.JSONDecodeError):
-    return False
-
-
 def ssh(command):
   if read_state() != 'ACTIVE':
     sys.exit('ssh: the TPU VM is not running')
   env = dict(os.environ, HOME=HOME, GEMINI_EMBED_SINGLE_HOST='1')
   proc = subprocess.Popen(['bash', '-c', command], cwd=HOME, env=env, start_new_session=True)
+  if 'worker_run.sh' not in command:
+    proc.wait()
+    return
   marker = os.path.join(DIR, 'preempted')
-  if ('worker_run.sh' in command and os.environ.get('FAKE_PREEMPT_ONCE') == '1'
-      and not os.path.exists(marker)):
-    while proc.poll() is None and not running(os.environ['FAKE_WORKDIR']):
+  when = os.environ.get('FAKE_PREEMPT_WHEN')
+  if when and not os.path.exists(marker):
+    while proc.poll() is None and not os.path.exists(when):
       time.sleep(0.1)
     if proc.poll() is None:
       open(marker, 'w').close()
       write_state('SUSPENDED')
       os.killpg(proc.pid, signal.SIGTERM)
   proc.wait()
+  runs = len([n for n in os.listdir(DIR) if n.startswith('status-')])
+  status = os.path.join(os.environ['FAKE_WORKDIR'], 'status.json')
+  if os.path.exists(status):
+    shutil.copy(status, os.path.join(DIR, f'status-{runs + 1}.json'))
 
 
 def main(argv):
