@@ -54,4 +54,4 @@ def test_babysit_reruns_a_preempted_run_until_the_completion_marker_says_finishe
   assert second == dict(second, state='finished', step=6, total_steps=6, last_checkpoint=6)
   assert 'after 2 run(s)' in out.stdout
   log = (workdir / 'logs' / f'train-{socket.gethostname()}.log').read_text()
-  assert f'resumed from' in log and f'at step {first["step"]}' in log  # the rerun resumed
+  assert 'resumed from' in log and f'at step {first["step"]}' in log  # the rerun resumed
