@@ -194,10 +194,11 @@ def format_report(r: dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
-def table(configs: list[str], topologies: list[str]) -> str:
-  """The README table: one `python -m gemini_embed.aot` subprocess per cell (a cell that
-  runs out of host memory fails alone)."""
-  rows = ['| config | ' + ' | '.join(topologies) + ' |', '|---|' + '---|' * len(topologies)]
+def table(configs: list[str], topologies: list[str]) -> None:
+  """Prints the README table, a row as soon as it is done: one `python -m gemini_embed.aot`
+  subprocess per cell (a cell that runs out of host memory fails alone)."""
+  print('| config | ' + ' | '.join(topologies) + ' |', flush=True)
+  print('|---|' + '---|' * len(topologies), flush=True)
   for config in configs:
     cells = []
     for topology in topologies:
@@ -214,8 +215,7 @@ def table(configs: list[str], topologies: list[str]) -> str:
       os.remove(out)
       cells.append(_cell(r))
       logging.info('%s on %s: %s', config, topology, cells[-1])
-    rows.append(f'| `{config.partition(":")[2]}` | ' + ' | '.join(cells) + ' |')
-  return '\n'.join(rows)
+    print(f'| `{config.partition(":")[2]}` | ' + ' | '.join(cells) + ' |', flush=True)
 
 
 def _cell(r: dict[str, Any]) -> str:
@@ -231,7 +231,7 @@ def main(argv):
   import jax
   jax.config.update('jax_platforms', 'cpu')  # compile for the TPU; run nothing here
   if _TABLE.value:
-    print(table(_TABLE_CONFIGS.value, _TABLE_TOPOLOGIES.value))
+    table(_TABLE_CONFIGS.value, _TABLE_TOPOLOGIES.value)
     return
   if _CONFIG.value is None:
     raise app.UsageError('--config=configs/NAME.py[:ARGS] is required (or --table)')
