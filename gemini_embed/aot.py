@@ -44,10 +44,11 @@ _TABLE = flags.DEFINE_bool('table', False, 'Compile every pod preset for each of
                            'and print the README table (one subprocess per cell).')
 _TABLE_TOPOLOGIES = flags.DEFINE_list('table_topologies', ['v5e-256', 'v5p-128', 'v6e-256'],
                                       'Slices of the --table.')
-_TABLE_CONFIGS = flags.DEFINE_list(
+_TABLE_CONFIGS = flags.DEFINE_multi_string(
     'table_configs', [f'configs/pod.py:model={m},stage={s}'
-                      for m in ('gemma3-1b', 'gemma3-4b', 'gemma3-12b')
-                      for s in ('prefinetune', 'finetune')], 'Configs of the --table.')
+                      for s in ('finetune', 'prefinetune')
+                      for m in ('gemma3-1b', 'gemma3-4b', 'gemma3-12b')],
+    'Configs of the --table (repeat the flag for several).')
 
 NOT_FIT_EXIT_CODE = 1
 
