@@ -9,8 +9,10 @@ the same `train_step.jitted_train_step` over the same abstract state and shardin
 (`jax.experimental.topologies.get_topology_desc`, as MaxText's train_compile.py
 does); no TPU is attached. It prints per-chip HBM — parameters and optimiser state
 (from their shardings), the batch, XLA's temporaries (activations, gradients,
-scratch), generated code — from `compiled.memory_analysis()`, and the step's FLOPs
-from `cost_analysis()`. Exit code 1 when the step does not fit the chip's HBM.
+scratch), generated code — from `compiled.memory_analysis()`, and the step's FLOPs:
+the model count (flops.py) and `cost_analysis()`'s, which counts the body of a loop
+once (the scanned layers, the grad-cache chunks), so it is a floor. Exit code 1 when
+the step does not fit the chip's HBM.
 
 Without libtpu the step is only lowered, on an AbstractMesh: the state's per-chip
 bytes come from the shardings, but no compiler has allocated the temporaries, so
@@ -24,6 +26,7 @@ DCN (config.mesh.slices = N).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -39,6 +42,7 @@ from gemini_embed.tpu_topologies import GiB, Slice, parse_slice
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'configs/NAME.py[:ARGS]')
 _TOPOLOGY = flags.DEFINE_string('topology', 'v5p-128', 'TPU slice name: v5e-256, v5p-128, v6e-256, …')
 _NUM_SLICES = flags.DEFINE_integer('num_slices', 1, 'Slices joined over DCN (multi-slice).')
+_HBM_GIB = flags.DEFINE_float('hbm_gib', None, "Per-chip HBM to fit in (default: the chip's).")
 _JSON = flags.DEFINE_string('json', None, 'Also write the report as JSON to this file.')
 _TABLE = flags.DEFINE_bool('table', False, 'Compile every pod preset for each of --table_topologies '
                            'and print the README table (one subprocess per cell).')
@@ -110,6 +114,9 @@ def tpu_devices(slice_: Slice, num_slices: int) -> list | None:
   except ImportError:
     return None
   from jax.experimental import topologies
+  # Compiling only: several processes may load libtpu at once (else the first one's
+  # /tmp/libtpu_lockfile refuses the others, e.g. a running --table or a training run).
+  os.environ.setdefault('ALLOW_MULTIPLE_LIBTPU_LOAD', '1')
   return topologies.get_topology_desc(
       platform='tpu', topology_name=slice_.topology, chip_config_name=slice_.chip_config,
       chips_per_host_bounds=slice_.chips_per_host, num_slices=num_slices,
@@ -128,8 +135,9 @@ def check(config, slice_: Slice, num_slices: int = 1) -> dict[str, Any]:
   from flax import nnx
   from jax.sharding import AbstractMesh, AxisType
 
-  from gemini_embed import optim, sharding
+  from gemini_embed import flops, optim, sharding
   from gemini_embed.configlib import check_config
+  from gemini_embed.data import pipeline
   from gemini_embed.models.embedder import Embedder
   from gemini_embed.models.model_config import TransformerConfig
   from gemini_embed.train_state import abstract_train_state
@@ -153,6 +161,7 @@ def check(config, slice_: Slice, num_slices: int = 1) -> dict[str, Any]:
   state = jax.tree.map(lambda v, s: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=s),
                        abstract, shardings)
   batch = abstract_batch(config, mesh)
+  model_flops = flops.train_step_flops(cfg, config.embed_dim, pipeline.batch_shapes(batch))
   report = dict(topology=slice_.name, num_slices=num_slices, chips=num_devices,
                 mesh=dict(zip(sharding.MESH_AXES, map(int, mesh.axis_sizes))),
                 hbm_per_chip=slice_.hbm_bytes,
@@ -172,26 +181,32 @@ def check(config, slice_: Slice, num_slices: int = 1) -> dict[str, Any]:
   return dict(report, compiled=True, temp=memory.temp_size_in_bytes,
               arguments=memory.argument_size_in_bytes, outputs=memory.output_size_in_bytes,
               aliased=memory.alias_size_in_bytes, code=memory.generated_code_size_in_bytes,
-              total=total, fits=total <= slice_.hbm_bytes, flops=float(cost.get('flops', 0.0)),
-              step_seconds_at_peak=float(cost.get('flops', 0.0)) / slice_.peak_flops)
+              total=total, fits=total <= slice_.hbm_bytes,
+              xla_flops=float(cost.get('flops', 0.0)),
+              model_flops_per_chip=model_flops / num_devices,
+              step_seconds_at_peak=model_flops / num_devices / slice_.peak_flops)
 
 
 def format_report(r: dict[str, Any]) -> str:
   gib = lambda n: f'{n / GiB:8.3f} GiB'
   lines = [f'{r["topology"]} × {r["num_slices"]}: {r["chips"]} chips, mesh {r["mesh"]}, '
-           f'HBM {r["hbm_per_chip"] / GiB:.0f} GiB per chip',
+           f'HBM {r["hbm_per_chip"] / GiB:g} GiB per chip',
            f'  params        {gib(r["params"])}   (per chip, from the shardings)',
            f'  optimizer     {gib(r["optimizer"])}',
            f'  batch         {gib(r["batch"])}']
   if not r['compiled']:
     lines.append('  lowered only (no libtpu): temporaries/activations unknown, fit not decided')
     return '\n'.join(lines)
-  lines += [f'  temp          {gib(r["temp"])}   (activations, gradients, scratch: XLA)',
+  lines += [f'  arguments     {gib(r["arguments"])}   (XLA: the above laid out in TPU tiles; '
+            f'{gib(r["aliased"]).strip()} donated)',
+            f'  temp          {gib(r["temp"])}   (activations, gradients, scratch: XLA)',
             f'  code          {gib(r["code"])}',
             f'  total         {gib(r["total"])}   (arguments + outputs − donated + temp + code)',
-            f'  flops/step    {r["flops"]:.3e} per chip (XLA cost analysis); '
-            f'{r["step_seconds_at_peak"]:.3f} s at peak',
-            f'  {"FITS" if r["fits"] else "DOES NOT FIT"} in {r["hbm_per_chip"] / GiB:.0f} GiB']
+            f'  flops/step    {r["model_flops_per_chip"]:.3e} per chip (flops.py, the full batch '
+            f'padded): {r["step_seconds_at_peak"]:.2f} s at 100% of peak',
+            f'                {r["xla_flops"]:.3e} per chip (XLA cost analysis: it counts a '
+            'loop body once — the layer scan, grad-cache chunks)',
+            f'  {"FITS" if r["fits"] else "DOES NOT FIT"} in {r["hbm_per_chip"] / GiB:g} GiB']
   return '\n'.join(lines)
 
 
@@ -240,6 +255,8 @@ def main(argv):
     slice_ = parse_slice(_TOPOLOGY.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
+  if _HBM_GIB.value is not None:
+    slice_ = dataclasses.replace(slice_, hbm_bytes=int(_HBM_GIB.value * GiB))
   config = slice_config(_CONFIG.value, slice_, _NUM_SLICES.value)
   report = check(config, slice_, _NUM_SLICES.value)
   print(format_report(report))
