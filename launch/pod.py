@@ -9,6 +9,7 @@ r"""Create, set up, check, run and babysit a Cloud TPU VM slice (or several) for
     python launch/pod.py --tpu=ft-4b --zone=us-east5-a babysit -- TRAIN_FLAGS...
     python launch/pod.py --tpu=ft-4b --zone=us-east5-a stop
     python launch/pod.py --tpu=ft-4b --zone=us-east5-a xpk --cluster=C --docker_image=IMG -- TRAIN_FLAGS...
+    python launch/pod.py --tpu=ft-4b --zone=us-east5-a delete
 
 Every subcommand takes --dry-run: it prints each command (shlex.join, ready to paste)
 instead of running it. TRAIN_FLAGS (after `--`) go unchanged to
@@ -42,7 +43,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from gemini_embed.tpu_topologies import parse_slice  # noqa: E402  (stdlib-only module)
 
-SUBCOMMANDS = ('create', 'setup', 'preflight', 'run', 'logs', 'stop', 'babysit', 'xpk')
+SUBCOMMANDS = ('create', 'setup', 'preflight', 'run', 'logs', 'stop', 'babysit', 'xpk', 'delete')
 
 _TPU = flags.DEFINE_string('tpu', None, 'TPU VM (and queued resource) name.')
 _ZONE = flags.DEFINE_string('zone', None, 'Zone, e.g. us-east5-a.')
@@ -211,6 +212,10 @@ def workdir_of(train_flags: list[str]) -> str:
 
 def create(shell: Shell) -> None:
   shell.run(create_command())
+
+
+def delete(shell: Shell) -> None:
+  shell.run(delete_command())
 
 
 def setup(shell: Shell) -> None:

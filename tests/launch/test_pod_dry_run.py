@@ -68,7 +68,7 @@ def test_setup_golden(sha_and_stamp):
                   f'--command={remote}', '--zone=us-east5-a'])]
 
 
-def test_preflight_logs_stop_golden():
+def test_preflight_logs_stop_delete_golden():
   ssh = lambda cmd: shlex.join(['gcloud', 'compute', 'tpus', 'tpu-vm', 'ssh', 'ft-4b',
                                 '--worker=all', f'--command={cmd}', '--zone=us-east5-a'])
   assert dry_run('preflight') == [ssh(
@@ -76,6 +76,8 @@ def test_preflight_logs_stop_golden():
       '/tmp/libtpu_lockfile) 2>/dev/null; cd gemini_embed && .venv/bin/python '
       'launch/host_report.py')]
   assert dry_run('logs') == [ssh('tail -n 40 gemini_embed/logs/train-*.log')]
+  assert dry_run('delete') == [
+      'gcloud compute tpus queued-resources delete ft-4b --force --quiet --zone=us-east5-a']
   assert dry_run('stop') == [ssh('kill -TERM "$(cat gemini_embed/logs/train.pid)" 2>/dev/null '
                                  '|| echo "no run on $(hostname)"')]
 
