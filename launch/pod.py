@@ -23,8 +23,10 @@ workdir by itself. --gcloud=PATH runs another program in gcloud's place (the tes
 fake slice, tests/launch/fake_gcloud.py).
 
 Multi-slice (--num_slices=N): one queued resource of N slices named TPU-0 … TPU-(N-1),
-joined over DCN; pass --config.mesh.slices=N in TRAIN_FLAGS (the mesh's data axis then
-spans the slices, gemini_embed/sharding.py).
+joined over DCN: every worker of slice i gets MEGASCALE_SLICE_ID=i, MEGASCALE_NUM_SLICES=N
+and the coordinator MEGASCALE_COORDINATOR_ADDRESS (worker 0 of slice 0, port 8080); pass
+--config.mesh.slices=N in TRAIN_FLAGS (the mesh's data axis then spans the slices,
+gemini_embed/sharding.py).
 """
 
 from __future__ import annotations
@@ -184,16 +186,37 @@ def setup_remote(sha: str, stamp: str) -> str:
           f'else echo "install stamp {stamp}: up to date"; fi')
 
 
-def preflight_remote() -> str:
+MEGASCALE_PORT = 8080  # the slices' DCN coordinator, on worker 0 of slice 0 (as MaxText's runner)
+
+
+def slice_env(shell: Shell) -> list[dict[str, str]]:
+  """Per TPU VM slice, the environment that joins several slices into one job (JAX reads
+  MEGASCALE_* in its Cloud TPU cluster detection); nothing for one slice."""
+  if _NUM_SLICES.value == 1:
+    return [{}]
+  proc = shell.run(tpus('tpu-vm', 'describe', nodes()[0],
+                        '--format=value(networkEndpoints[0].ipAddress)'), capture=True)
+  ip = 'IP_OF_WORKER_0' if shell.dry_run else proc.stdout.strip()
+  return [dict(MEGASCALE_COORDINATOR_ADDRESS=f'{ip}:{MEGASCALE_PORT}',
+               MEGASCALE_NUM_SLICES=str(_NUM_SLICES.value), MEGASCALE_SLICE_ID=str(i),
+               MEGASCALE_PORT=str(MEGASCALE_PORT)) for i in range(_NUM_SLICES.value)]
+
+
+def with_env(env: dict[str, str], argv: list[str]) -> list[str]:
+  return ['env', *(f'{k}={v}' for k, v in env.items()), *argv] if env else argv
+
+
+def preflight_remote(env: dict[str, str]) -> str:
   # A crashed run can leave a process holding the TPU (/dev/accel* on v4, /dev/vfio/* on
   # v5e and later) and libtpu's lockfile: the next jax then fails with "TPU in use".
   free = ('(sudo lsof -t /dev/accel* /dev/vfio/* | xargs -r sudo kill -9; '
           'sudo rm -f /tmp/libtpu_lockfile) 2>/dev/null')
-  return f'{free}; cd {shlex.quote(_REPO_DIR.value)} && .venv/bin/python launch/host_report.py'
+  report = shlex.join(with_env(env, ['.venv/bin/python', 'launch/host_report.py']))
+  return f'{free}; cd {shlex.quote(_REPO_DIR.value)} && {report}'
 
 
-def train_remote(train_flags: list[str], background: bool) -> str:
-  run = shlex.join(['launch/worker_run.sh', *train_flags])
+def train_remote(train_flags: list[str], background: bool, env: dict[str, str]) -> str:
+  run = shlex.join(with_env(env, ['launch/worker_run.sh', *train_flags]))
   if background:
     run = f'nohup {run} > /dev/null 2>&1 < /dev/null &'
   return f'cd {shlex.quote(_REPO_DIR.value)} && {run}'
@@ -231,8 +254,8 @@ def setup(shell: Shell) -> None:
 
 def preflight(shell: Shell) -> None:
   out = []
-  for node in nodes():
-    out.append(shell.run(ssh(node, preflight_remote()), capture=True).stdout)
+  for node, env in zip(nodes(), slice_env(shell)):
+    out.append(shell.run(ssh(node, preflight_remote(env)), capture=True).stdout)
   if shell.dry_run:
     return
   reports = [json.loads(line.split(' ', 1)[1]) for text in out for line in text.splitlines()
@@ -275,8 +298,8 @@ def preflight_problems(reports: list[dict], hosts: int, chips: int, sha: str) ->
 
 def run(shell: Shell, train_flags: list[str]) -> None:
   workdir = workdir_of(train_flags)
-  for node in nodes():
-    shell.run(ssh(node, train_remote(train_flags, background=True)))
+  for node, env in zip(nodes(), slice_env(shell)):
+    shell.run(ssh(node, train_remote(train_flags, background=True, env=env)))
   if not shell.dry_run:
     print(f'started on every worker of {", ".join(nodes())}; `logs` to follow, '
           f'full logs in {workdir}/logs/ (copied every minute)')
@@ -351,8 +374,8 @@ def babysit(shell: Shell, train_flags: list[str]) -> int:
       recreate(shell, state)
     elif state != ACTIVE:
       wait_active(shell)
-    codes = shell.parallel([ssh(node, train_remote(train_flags, background=False))
-                            for node in nodes()])
+    codes = shell.parallel([ssh(node, train_remote(train_flags, background=False, env=env))
+                            for node, env in zip(nodes(), slice_env(shell))])
     status = read_status(shell, workdir)
     if shell.dry_run:
       print('# then, until status.json says "finished": when the slice is SUSPENDED, FAILED '
@@ -406,6 +429,10 @@ def main(argv: list[str]) -> int | None:
     raise app.UsageError(f'{command}: ' + ('give the train flags after `--`: '
                          f'pod.py ... {command} -- --config=... --workdir=...' if needs_train_flags
                          else f'takes no arguments; got {train_flags}'))
+  slices_flag = f'--config.mesh.slices={_NUM_SLICES.value}'
+  if needs_train_flags and _NUM_SLICES.value > 1 and slices_flag not in train_flags:
+    raise app.UsageError(f'--num_slices={_NUM_SLICES.value}: add {slices_flag} to the train '
+                         'flags, so that the mesh spans the slices')
   shell = Shell(_DRY_RUN.value)
   if command == 'xpk':
     print(shlex.join(xpk_command(train_flags)))

@@ -83,13 +83,20 @@ def test_preflight_logs_stop_delete_golden():
 
 
 def test_run_passes_the_train_flags_intact_to_every_worker_of_every_slice():
-  lines = dry_run('--num_slices=2', 'run', '--', *TRAIN)
-  assert [shlex.split(line)[5] for line in lines] == ['ft-4b-0', 'ft-4b-1']
-  for line in lines:
-    argv = remote_command(line)
-    assert argv[:4] == ['cd', 'gemini_embed', '&&', 'nohup']
-    assert argv[4:8] == ['launch/worker_run.sh', *TRAIN]
-    assert argv[8:] == ['>', '/dev/null', '2>&1', '<', '/dev/null', '&']
+  assert remote_command(dry_run('run', '--', *TRAIN)[0]) == [
+      'cd', 'gemini_embed', '&&', 'nohup', 'launch/worker_run.sh', *TRAIN,
+      '>', '/dev/null', '2>&1', '<', '/dev/null', '&']
+  # two slices: the coordinator's address first, then each slice with its MEGASCALE_*
+  lines = dry_run('--num_slices=2', 'run', '--', *TRAIN, '--config.mesh.slices=2')
+  assert lines[0] == ('gcloud compute tpus tpu-vm describe ft-4b-0 '
+                      "'--format=value(networkEndpoints[0].ipAddress)' --zone=us-east5-a")
+  assert [shlex.split(line)[5] for line in lines[1:]] == ['ft-4b-0', 'ft-4b-1']
+  for i, line in enumerate(lines[1:]):
+    assert remote_command(line) == [
+        'cd', 'gemini_embed', '&&', 'nohup', 'env',
+        'MEGASCALE_COORDINATOR_ADDRESS=IP_OF_WORKER_0:8080', 'MEGASCALE_NUM_SLICES=2',
+        f'MEGASCALE_SLICE_ID={i}', 'MEGASCALE_PORT=8080', 'launch/worker_run.sh', *TRAIN,
+        '--config.mesh.slices=2', '>', '/dev/null', '2>&1', '<', '/dev/null', '&']
 
 
 def test_babysit_golden():
@@ -108,14 +115,15 @@ def test_babysit_golden():
 
 
 def test_xpk_golden():
+  train = [*TRAIN, '--config.mesh.slices=2']
   lines = dry_run('--accelerator_type=v5e-256', '--num_slices=2', '--max_restarts=7', 'xpk',
-                  '--cluster=c1', '--docker_image=gcr.io/p/img', '--', *TRAIN)
+                  '--cluster=c1', '--docker_image=gcr.io/p/img', '--', *train)
   argv = shlex.split(lines[0])
   assert argv[:-1] == ['xpk', 'workload', 'create', '--cluster=c1', '--workload=ft-4b',
                        '--tpu-type=v5litepod-256', '--num-slices=2', '--max-restarts=7',
                        '--docker-image=gcr.io/p/img', '--zone=us-east5-a']
   command = argv[-1].split('=', 1)[1]
-  assert shlex.split(command) == ['python', '-m', 'gemini_embed.train', '--multiprocess', *TRAIN]
+  assert shlex.split(command) == ['python', '-m', 'gemini_embed.train', '--multiprocess', *train]
 
 
 @pytest.mark.parametrize('args,message', [
@@ -125,6 +133,7 @@ def test_xpk_golden():
     (['launch'], 'give one subcommand'),
     (['--spot', '--reserved', 'create'], '--spot and --reserved: choose one'),
     (['--accelerator_type=v5p-100', 'create'], 'not a v5p slice size'),
+    (['--num_slices=2', 'run', '--', '--workdir=w'], 'add --config.mesh.slices=2 to the train'),
 ])
 def test_bad_invocations_say_what_to_do(args, message):
   out = subprocess.run([sys.executable, POD, *BASE, *args], capture_output=True, text=True,
