@@ -1,7 +1,9 @@
 """`launch/pod.py babysit` against a fake slice (tests/launch/fake_gcloud.py) that is
 pre-empted once: babysit creates the slice, sets it up, runs the real trainer, sees the
 slice SUSPENDED and the run not finished (though every ssh exits 0), recreates the slice,
-reruns, and stops exactly when WORKDIR/status.json says finished."""
+reruns, and stops exactly when WORKDIR/status.json says finished. And setup + preflight
+on the same fake: the install stamp spares a reinstall, a worker on another commit fails
+the preflight."""
 
 import hashlib
 import json
@@ -55,3 +57,29 @@ def test_babysit_reruns_a_preempted_run_until_the_completion_marker_says_finishe
   assert 'after 2 run(s)' in out.stdout
   log = (workdir / 'logs' / f'train-{socket.gethostname()}.log').read_text()
   assert 'resumed from' in log and f'at step {first["step"]}' in log  # the rerun resumed
+
+
+def test_setup_then_preflight_on_the_fake_slice_and_a_stale_commit_fails_it(tmp_path):
+  fake = tmp_path / 'slice'
+  worker_repo = fake / 'home' / 'gemini_embed'
+  worker_repo.mkdir(parents=True)
+  os.symlink(sys.prefix, worker_repo / '.venv')
+  (worker_repo / '.install_stamp').write_text(_install_stamp())
+  (fake / 'state').write_text('ACTIVE')
+  env = dict(train_env(4), FAKE_SLICE_DIR=str(fake), TMPDIR=str(tmp_path))
+  pod = [sys.executable, POD, '--tpu=fake', '--zone=local', f'--gcloud={FAKE}',
+         '--accelerator_type=v5e-4']
+
+  setup = subprocess.run([*pod, 'setup'], env=env, capture_output=True, text=True, timeout=300)
+  assert setup.returncode == 0, setup.stderr[-3000:]
+  assert 'up to date' in setup.stdout  # the stamp matched: no reinstall
+  assert (worker_repo / 'launch' / 'pod.py').exists()
+  ok = subprocess.run([*pod, 'preflight'], env=env, capture_output=True, text=True, timeout=300)
+  assert ok.returncode == 0, ok.stderr[-3000:]
+  assert 'preflight: 1 hosts agree' in ok.stdout and '4×cpu (4 in all)' in ok.stdout
+
+  (worker_repo / '.git_sha').write_text('0' * 40)  # a worker left on another commit
+  stale = subprocess.run([*pod, 'preflight'], env=env, capture_output=True, text=True,
+                         timeout=300)
+  assert stale.returncode != 0
+  assert 'the workers run another commit than this checkout' in stale.stderr
