@@ -40,12 +40,13 @@ from ml_collections import config_flags
 from gemini_embed.tpu_topologies import GiB, Slice, parse_slice
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'configs/NAME.py[:ARGS]')
-_TOPOLOGY = flags.DEFINE_string('topology', 'v5p-128', 'TPU slice name: v5e-256, v5p-128, v6e-256, …')
+_TOPOLOGY = flags.DEFINE_string('topology', 'v5p-128',
+                                'TPU slice name: v5e-256, v5p-128, v6e-256, …')
 _NUM_SLICES = flags.DEFINE_integer('num_slices', 1, 'Slices joined over DCN (multi-slice).')
 _HBM_GIB = flags.DEFINE_float('hbm_gib', None, "Per-chip HBM to fit in (default: the chip's).")
 _JSON = flags.DEFINE_string('json', None, 'Also write the report as JSON to this file.')
-_TABLE = flags.DEFINE_bool('table', False, 'Compile every pod preset for each of --table_topologies '
-                           'and print the README table (one subprocess per cell).')
+_TABLE = flags.DEFINE_bool('table', False, 'Compile every pod preset for each of '
+                           '--table_topologies and print the README table (a process per cell).')
 _TABLE_TOPOLOGIES = flags.DEFINE_list('table_topologies', ['v5e-256', 'v5p-128', 'v6e-256'],
                                       'Slices of the --table.')
 _TABLE_CONFIGS = flags.DEFINE_multi_string(

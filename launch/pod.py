@@ -8,7 +8,8 @@ r"""Create, set up, check, run and babysit a Cloud TPU VM slice (or several) for
     python launch/pod.py --tpu=ft-4b --zone=us-east5-a logs
     python launch/pod.py --tpu=ft-4b --zone=us-east5-a babysit -- TRAIN_FLAGS...
     python launch/pod.py --tpu=ft-4b --zone=us-east5-a stop
-    python launch/pod.py --tpu=ft-4b --zone=us-east5-a xpk --cluster=C --docker_image=IMG -- TRAIN_FLAGS...
+    python launch/pod.py --tpu=ft-4b --zone=us-east5-a xpk --cluster=C --docker_image=IMG -- \
+        TRAIN_FLAGS...
     python launch/pod.py --tpu=ft-4b --zone=us-east5-a delete
 
 Every subcommand takes --dry-run: it prints each command (shlex.join, ready to paste)
@@ -52,7 +53,8 @@ _ZONE = flags.DEFINE_string('zone', None, 'Zone, e.g. us-east5-a.')
 _PROJECT = flags.DEFINE_string('project', None, 'GCP project (default: gcloud config).')
 _DRY_RUN = flags.DEFINE_bool('dry-run', False, 'Print every command instead of running it.')
 _GCLOUD = flags.DEFINE_string('gcloud', 'gcloud', 'The gcloud program (a fake in tests).')
-_ACCELERATOR = flags.DEFINE_string('accelerator_type', 'v5p-128', 'Slice type: v5e-256, v5p-128, …')
+_ACCELERATOR = flags.DEFINE_string('accelerator_type', 'v5p-128',
+                                   'Slice type: v5e-256, v5p-128, …')
 _RUNTIME = flags.DEFINE_string('runtime_version', None, 'TPU VM image (default: by generation).')
 _NUM_SLICES = flags.DEFINE_integer('num_slices', 1, 'Slices joined over DCN (multi-slice).')
 _SPOT = flags.DEFINE_bool('spot', False, 'create: Spot capacity (pre-emptible, cheaper).')
@@ -65,8 +67,9 @@ _WAIT_S = flags.DEFINE_float('wait_s', 6 * 3600, 'babysit: longest wait for a sl
 _MAX_RESTARTS = flags.DEFINE_integer('max_restarts', 50, 'babysit/xpk: reruns before giving up.')
 _CLUSTER = flags.DEFINE_string('cluster', None, 'xpk: the GKE cluster.')
 _DOCKER_IMAGE = flags.DEFINE_string('docker_image', None, 'xpk: image with this repo installed.')
-flags.register_multi_flags_validator(['spot', 'reserved'], lambda f: not (f['spot'] and f['reserved']),
-                                     '--spot and --reserved: choose one')
+flags.register_multi_flags_validator(
+    ['spot', 'reserved'], lambda f: not (f['spot'] and f['reserved']),
+    '--spot and --reserved: choose one')
 
 # Queued-resource states (gcloud compute tpus queued-resources describe): waiting ones
 # turn ACTIVE by themselves; gone ones need a delete and a new create.
