@@ -32,7 +32,6 @@ gemini_embed/sharding.py).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -45,6 +44,8 @@ from absl import app, flags, logging
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from gemini_embed.tpu_topologies import parse_slice  # noqa: E402  (stdlib-only module)
+from worker_commands import (ARCHIVE, MEGASCALE_PORT, git_sha, install_stamp,  # noqa: E402
+                             preflight_problems, preflight_remote, setup_remote, train_remote)
 
 SUBCOMMANDS = ('create', 'setup', 'preflight', 'run', 'logs', 'stop', 'babysit', 'xpk', 'delete')
 
@@ -78,7 +79,6 @@ WAITING = {'CREATING', 'ACCEPTED', 'PROVISIONING', 'WAITING_FOR_RESOURCES'}
 GONE = {'SUSPENDING', 'SUSPENDED', 'FAILED', 'DELETING', None}  # None: no such resource
 RUNTIME_BY_GENERATION = {'v5e': 'v2-alpha-tpuv5-lite', 'v5p': 'v2-alpha-tpuv5',
                          'v6e': 'v2-alpha-tpuv6e'}
-ARCHIVE = 'gemini_embed-src.tar.gz'   # setup's copy of the tracked files, in ~ on every worker
 XPK_NAMES = {'v5e': 'v5litepod'}      # xpk's name for a generation, where it differs
 
 
@@ -167,31 +167,6 @@ def describe_command() -> list[str]:
 
 # ------------------------------------------------------------------ what runs on the workers
 
-def git_sha() -> str:
-  return subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, check=True, text=True,
-                        capture_output=True).stdout.strip()
-
-
-def install_stamp(sha: str) -> str:
-  """Changes when pyproject.toml or the commit does: then setup reinstalls."""
-  with open(os.path.join(ROOT, 'pyproject.toml'), 'rb') as f:
-    return hashlib.sha256(f.read() + sha.encode()).hexdigest()[:16]
-
-
-def setup_remote(sha: str, stamp: str) -> str:
-  repo = shlex.quote(_REPO_DIR.value)
-  install = ('python3 -m venv .venv && .venv/bin/pip install -q -U pip && '
-             ".venv/bin/pip install -q -e '.[tpu]'")
-  return (f'mkdir -p {repo} && tar -xzf ~/{ARCHIVE} -C {repo} && cd {repo} && '
-          f'echo {sha} > .git_sha && '
-          f'if [ "$(cat .install_stamp 2>/dev/null)" != {stamp} ]; then '
-          f'{install} && echo {stamp} > .install_stamp; '
-          f'else echo "install stamp {stamp}: up to date"; fi')
-
-
-MEGASCALE_PORT = 8080  # the slices' DCN coordinator, on worker 0 of slice 0 (as MaxText's runner)
-
-
 def slice_env(shell: Shell) -> list[dict[str, str]]:
   """Per TPU VM slice, the environment that joins several slices into one job (JAX reads
   MEGASCALE_* in its Cloud TPU cluster detection); nothing for one slice."""
@@ -203,26 +178,6 @@ def slice_env(shell: Shell) -> list[dict[str, str]]:
   return [dict(MEGASCALE_COORDINATOR_ADDRESS=f'{ip}:{MEGASCALE_PORT}',
                MEGASCALE_NUM_SLICES=str(_NUM_SLICES.value), MEGASCALE_SLICE_ID=str(i),
                MEGASCALE_PORT=str(MEGASCALE_PORT)) for i in range(_NUM_SLICES.value)]
-
-
-def with_env(env: dict[str, str], argv: list[str]) -> list[str]:
-  return ['env', *(f'{k}={v}' for k, v in env.items()), *argv] if env else argv
-
-
-def preflight_remote(env: dict[str, str]) -> str:
-  # A crashed run can leave a process holding the TPU (/dev/accel* on v4, /dev/vfio/* on
-  # v5e and later) and libtpu's lockfile: the next jax then fails with "TPU in use".
-  free = ('(sudo lsof -t /dev/accel* /dev/vfio/* | xargs -r sudo kill -9; '
-          'sudo rm -f /tmp/libtpu_lockfile) 2>/dev/null')
-  report = shlex.join(with_env(env, ['.venv/bin/python', 'launch/host_report.py']))
-  return f'{free}; cd {shlex.quote(_REPO_DIR.value)} && {report}'
-
-
-def train_remote(train_flags: list[str], background: bool, env: dict[str, str]) -> str:
-  run = shlex.join(with_env(env, ['launch/worker_run.sh', *train_flags]))
-  if background:
-    run = f'nohup {run} > /dev/null 2>&1 < /dev/null &'
-  return f'cd {shlex.quote(_REPO_DIR.value)} && {run}'
 
 
 def workdir_of(train_flags: list[str]) -> str:
@@ -252,20 +207,21 @@ def setup(shell: Shell) -> None:
   for node in nodes():
     shell.run(tpus('tpu-vm', 'scp', archive, f'{node}:{ARCHIVE}', '--worker=all'))
   for node in nodes():
-    shell.run(ssh(node, setup_remote(sha, stamp)))
+    shell.run(ssh(node, setup_remote(_REPO_DIR.value, sha, stamp)))
 
 
 def preflight(shell: Shell) -> None:
   out = []
   for node, env in zip(nodes(), slice_env(shell)):
-    out.append(shell.run(ssh(node, preflight_remote(env)), capture=True).stdout)
+    out.append(shell.run(ssh(node, preflight_remote(_REPO_DIR.value, env)), capture=True).stdout)
   if shell.dry_run:
     return
   reports = [json.loads(line.split(' ', 1)[1]) for text in out for line in text.splitlines()
              if line.startswith('HOST_REPORT ')]
   slice_ = accelerator()
   problems = preflight_problems(reports, slice_.hosts * _NUM_SLICES.value,
-                                slice_.chips * _NUM_SLICES.value, git_sha())
+                                slice_.chips * _NUM_SLICES.value, git_sha(),
+                                f'{_ACCELERATOR.value} × {_NUM_SLICES.value}')
   for r in sorted(reports, key=lambda r: r['process']):
     print(f'process {r["process"]:3d} {r["host"]}: jax {r["jax"]} jaxlib {r["jaxlib"]} '
           f'libtpu {r["libtpu"]} sha {str(r["git_sha"])[:12]} {r["local_devices"]}×'
@@ -275,34 +231,10 @@ def preflight(shell: Shell) -> None:
   print(f'preflight: {len(reports)} hosts agree')
 
 
-def preflight_problems(reports: list[dict], hosts: int, chips: int, sha: str) -> list[str]:
-  """What is wrong with the workers' HOST_REPORTs (empty: nothing)."""
-  problems = []
-  if len(reports) != hosts:
-    problems.append(f'{len(reports)} of {hosts} workers reported: see the ssh output above '
-                    'for the ones that did not')
-  for key in ('jax', 'jaxlib', 'libtpu', 'git_sha', 'local_devices', 'devices', 'processes'):
-    values = {}
-    for r in reports:
-      values.setdefault(str(r[key]), []).append(r['host'])
-    if len(values) > 1:
-      problems.append(f'{key} differs between hosts: ' + '; '.join(
-          f'{v} on {", ".join(h)}' for v, h in values.items()) + ' (rerun setup)')
-  if reports and any(r['git_sha'] != sha for r in reports):
-    problems.append(f'the workers run another commit than this checkout ({sha[:12]}); rerun setup')
-  if reports and any(r['devices'] != chips for r in reports):
-    problems.append(f'the hosts see {reports[0]["devices"]} devices; {_ACCELERATOR.value} × '
-                    f'{_NUM_SLICES.value} has {chips}')
-  processes = sorted(r['process'] for r in reports)
-  if processes != list(range(len(reports))):
-    problems.append(f'process ids {processes}: expected 0…{len(reports) - 1}, each once')
-  return problems
-
-
 def run(shell: Shell, train_flags: list[str]) -> None:
   workdir = workdir_of(train_flags)
   for node, env in zip(nodes(), slice_env(shell)):
-    shell.run(ssh(node, train_remote(train_flags, background=True, env=env)))
+    shell.run(ssh(node, train_remote(_REPO_DIR.value, train_flags, background=True, env=env)))
   if not shell.dry_run:
     print(f'started on every worker of {", ".join(nodes())}; `logs` to follow, '
           f'full logs in {workdir}/logs/ (copied every minute)')
@@ -377,7 +309,8 @@ def babysit(shell: Shell, train_flags: list[str]) -> int:
       recreate(shell, state)
     elif state != ACTIVE:
       wait_active(shell)
-    codes = shell.parallel([ssh(node, train_remote(train_flags, background=False, env=env))
+    codes = shell.parallel([ssh(node, train_remote(_REPO_DIR.value, train_flags, background=False,
+                                         env=env))
                             for node, env in zip(nodes(), slice_env(shell))])
     status = read_status(shell, workdir)
     if shell.dry_run:
