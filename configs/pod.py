@@ -1,10 +1,13 @@
 """Pod-scale runs of Gemma-3-class backbones (1B–12B) on TPU slices.
 
-    launch/tpu_pod.sh --config=configs/pod.py:model=gemma3-4b,stage=finetune,init_from=gs://.../pft \\
+    python -m gemini_embed.aot --config=configs/pod.py:model=gemma3-4b --topology=v5p-128
+    python launch/pod.py --tpu=ft-4b --zone=us-east5-a run -- \\
+        --config=configs/pod.py:model=gemma3-4b,stage=finetune,chips=64,init_from=gs://.../pft \\
         --workdir=gs://bucket/runs/ft-4b
 
 Arguments: model (a preset: gemma3-1b | gemma3-4b | gemma3-12b), stage
-(prefinetune | finetune), chips (slice size; the mesh is data × fsdp), fsdp (0 = by
+(prefinetune | finetune), chips (the slice's chips — v5p-128 has 64, v5e-256 256 —;
+the mesh is data × fsdp; gemini_embed.aot sets it from --topology), fsdp (0 = by
 model size: parameters + Adam state shard over fsdp and replicate over data, so
 bigger models need wider fsdp to leave HBM for activations), tiny (a CPU-sized run of the same code path),
 init_from. tests/test_pod_configs.py lowers each preset's sharded train step for
@@ -15,6 +18,10 @@ from gemini_embed.configlib import base_config, parse_arg, tiny_mode
 from gemini_embed.data.corpora.training_sets import (FINETUNE_MIXTURES, PREFINETUNE_RATES,
                                                      corpus_entries)
 
+
+# The argument a launcher sets to the slice's chip count (gemini_embed.aot does, from
+# --topology): the mesh then follows the slice (v5p-128 is 64 chips, v5e-256 is 256).
+SLICE_ARG = 'chips'
 
 FSDP_BY_MODEL = {'gemma3-1b': 16, 'gemma3-4b': 64, 'gemma3-12b': 256}
 

@@ -148,7 +148,8 @@ def run_mesh(directory: str, run_config, mesh_sizes: Mapping[str, int] | None = 
   `sharding_rules`), or `mesh_sizes` (a tool's --mesh) over the same rules, so a
   pod-size model is sharded at inference as it was in training."""
   field = '--mesh' if mesh_sizes is not None else f'{directory}/config.json: mesh'
-  sizes = mesh_sizes if mesh_sizes is not None else dict(run_config.mesh)
+  # a multi-slice run's mesh, on whatever devices are here: its per-slice sizes
+  sizes = mesh_sizes if mesh_sizes is not None else dict(run_config.mesh, slices=1)
   try:
     mesh = sharding_lib.make_mesh(sizes, field=field)
   except ValueError as e:

@@ -53,12 +53,33 @@ _ACTIVATIONS: contextvars.ContextVar = contextvars.ContextVar('activation_shardi
                                                               default=None)
 
 
+def num_slices(sizes: Mapping[str, int], field: str = 'config.mesh') -> int:
+  """`sizes['slices']` (default 1): TPU slices joined over the data-centre network."""
+  slices = int(sizes.get('slices', 1))
+  if slices < 1:
+    raise ValueError(f'{field}.slices={slices}: must be >= 1')
+  return slices
+
+
 def mesh_shape(sizes: Mapping[str, int], num_devices: int, field: str = 'config.mesh'
                ) -> tuple[int, ...]:
-  """Resolves {'data': -1, 'fsdp': 2, 'tensor': 1} (-1 = the rest) to a shape."""
-  unknown = set(sizes) - set(MESH_AXES)
+  """Resolves {'data': -1, 'fsdp': 2, 'tensor': 1} (-1 = the rest) to a shape.
+
+  With `slices: S > 1` the sizes are those of one slice (num_devices / S devices,
+  over ICI) and the data axis is S times longer: the slices split the batch over DCN."""
+  unknown = set(sizes) - set(MESH_AXES) - {'slices'}
   if unknown:
-    raise ValueError(f'{field}: unknown mesh axes {sorted(unknown)}; use {MESH_AXES}')
+    raise ValueError(f'{field}: unknown mesh axes {sorted(unknown)}; use {MESH_AXES} '
+                     '(and slices)')
+  slices = num_slices(sizes, field)
+  if num_devices % slices:
+    raise ValueError(f'{field}.slices={slices}: {num_devices} devices do not split into '
+                     f'{slices} equal slices')
+  ici = _slice_shape(sizes, num_devices // slices, field)
+  return (ici[0] * slices, *ici[1:])
+
+
+def _slice_shape(sizes: Mapping[str, int], num_devices: int, field: str) -> tuple[int, ...]:
   shape = [int(sizes.get(a, 1)) for a in MESH_AXES]
   if shape.count(-1) > 1:
     raise ValueError(f'{field}={dict(sizes)}: at most one axis may be -1')
@@ -80,10 +101,29 @@ def make_mesh(sizes: Mapping[str, int], devices: Sequence[jax.Device] | None = N
   """field: where `sizes` came from, for the error when they do not fit the devices."""
   devices = list(devices if devices is not None else jax.devices())
   shape = mesh_shape(sizes, len(devices), field)
+  slices = num_slices(sizes, field)
+  if slices > 1:
+    return hybrid_mesh(shape, slices, devices, field)
   if devices == list(jax.devices()):
     return jax.make_mesh(shape, MESH_AXES, axis_types=(AxisType.Auto,) * 3)
   return Mesh(np.asarray(devices).reshape(shape), MESH_AXES,
               axis_types=(AxisType.Auto,) * 3)
+
+
+def hybrid_mesh(shape: tuple[int, ...], slices: int, devices: Sequence[jax.Device],
+                field: str = 'config.mesh') -> Mesh:
+  """A multi-slice mesh: within a slice the axes follow the chips' ICI links, and the
+  data axis steps across slices (DCN) outermost, so only the gradient reduction of
+  data parallelism crosses the slower network (MaxText's dcn_data_parallelism)."""
+  from jax.experimental import mesh_utils
+  found = {getattr(d, 'slice_index', None) for d in devices}
+  if len(found) != slices:
+    raise ValueError(f'{field}.slices={slices}: the devices come from {len(found)} slice(s) '
+                     f'({sorted(map(str, found))}); set {field}.slices to the number of '
+                     'slices the job was launched on (launch/pod.py --num_slices)')
+  ici = (shape[0] // slices, *shape[1:])
+  grid = mesh_utils.create_hybrid_device_mesh(ici, (slices, 1, 1), devices)
+  return Mesh(grid, MESH_AXES, axis_types=(AxisType.Auto,) * 3)
 
 
 def parse_mesh(text: str, field: str = '--mesh') -> dict[str, int]:

@@ -21,7 +21,7 @@ from absl import app, flags, logging
 from flax import nnx
 from ml_collections import config_flags
 
-from gemini_embed import (checkpoint, optim, run_status, sharding, storage, train_loop,
+from gemini_embed import (checkpoint, distributed, optim, run_status, sharding, storage,
                           train_step, workdir_lease)
 from gemini_embed import train_state as ts_lib
 from gemini_embed.configlib import check_config, parse_config_flags
@@ -43,14 +43,16 @@ _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Processes in a mul
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process (0-based).')
 _MULTIPROCESS = flags.DEFINE_bool('multiprocess', False, 'jax.distributed.initialize() with '
                                   'cluster auto-detection (TPU pods, SLURM).')
+_COORDINATOR_TIMEOUT = flags.DEFINE_integer(
+    'coordinator_timeout', 300, 'Seconds every process waits for all to join the coordinator '
+    '(jax.distributed initialization_timeout; gemini_embed/distributed.py says who is missing).')
 
 
 def main(argv):
   del argv
-  if _COORDINATOR.value:
-    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-  elif _MULTIPROCESS.value:
-    jax.distributed.initialize()
+  if _COORDINATOR.value or _MULTIPROCESS.value:
+    distributed.join(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                     _COORDINATOR_TIMEOUT.value)
   checkpoint.quiet_orbax_logs()
   config, workdir = _CONFIG.value, _WORKDIR.value
   check_config(config, jax.device_count())

@@ -14,5 +14,9 @@ for ((i = 0; i < n; i++)); do
   pids+=($!)
 done
 status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+for i in "${!pids[@]}"; do
+  rc=0; wait "${pids[$i]}" || rc=$?
+  echo "local_multiprocess.sh: process $i exited with $rc" >&2
+  ((rc)) && status=$rc
+done
 exit $status

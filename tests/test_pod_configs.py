@@ -10,14 +10,13 @@ import math
 import re
 
 import jax
-import jax.numpy as jnp
 import pytest
 from flax import nnx
 from jax.sharding import AbstractMesh, AxisType, NamedSharding, PartitionSpec as P
 
 from gemini_embed import optim, sharding
+from gemini_embed.aot import abstract_batch
 from gemini_embed.configlib import check_config
-from gemini_embed.data.batch import Batch
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.model_config import TransformerConfig
 from gemini_embed.train_state import abstract_train_state
@@ -42,20 +41,6 @@ def _lowered_arg_shardings(text: str) -> list[tuple[tuple[int, ...], list[list[s
     assert len(axes) == len(shape), arg
     args.append((shape, axes, 'tf.aliasing_output' in arg))
   return args
-
-
-def _abstract_batch(config, mesh):
-  b, lq, ld, k = config.batch_size, config.data.query_max_len, config.data.doc_max_len, \
-      config.data.num_negatives
-  spec = lambda shape, dtype: jax.ShapeDtypeStruct(
-      shape, dtype, sharding=NamedSharding(mesh, P(('data', 'fsdp'), *([None] * (len(shape) - 1)))))
-  neg = {}
-  if k:
-    neg = dict(neg_tokens=spec((b, k, ld), jnp.int32), neg_valid=spec((b, k, ld), jnp.bool_),
-               has_neg=spec((b, k), jnp.bool_))
-  return Batch(query_tokens=spec((b, lq), jnp.int32), query_valid=spec((b, lq), jnp.bool_),
-               pos_tokens=spec((b, ld), jnp.int32), pos_valid=spec((b, ld), jnp.bool_),
-               query_id=spec((b,), jnp.int32), pos_id=spec((b,), jnp.int32), **neg)
 
 
 @pytest.mark.slow
@@ -83,7 +68,7 @@ def test_pod_preset_lowers_on_its_target_mesh(model, stage):
   step, traces = jitted_train_step(graphdef, shardings, config)
   state = jax.tree.map(lambda v, s: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=s),
                        abstract, shardings)
-  batch = _abstract_batch(config, mesh)
+  batch = abstract_batch(config, mesh)
   lowered = step.trace(state, batch).lower(lowering_platforms=('tpu',))
   assert len(traces) == 1
 

@@ -144,46 +144,71 @@ def test_init_from_a_workdir_loads_its_latest_params(uninterrupted):
 
 
 @pytest.mark.slow
-def test_two_processes_train_checkpoint_stop_and_resume(tmp_path, data_root):
-  """Two jax.distributed processes on localhost (4 CPU devices each) form one mesh."""
+def test_two_processes_sigterm_to_one_saves_one_step_for_both_and_a_rerun_resumes(
+    tmp_path, data_root):
+  """Two jax.distributed processes on localhost (4 CPU devices each) form one mesh. A
+  pre-emption notice (SIGTERM) reaches only process 1: both agree on one step, save it
+  (one checkpoint with both iterator states) and exit with the pre-emption code; the
+  same command resumes there."""
   import sys
   from tests.train_fixtures import ROOT
   launch = os.path.join(ROOT, 'launch', 'local_multiprocess.sh')
   env = dict(train_env(4), PYTHON=sys.executable)
 
-  def run(total):
-    args = [launch, '2', *train_command(str(tmp_path), data_root, f'--config.total_steps={total}',
-                                        '--config.checkpoint.every=2', '--config.log_every=1',
-                                        '--config.mesh.fsdp=2')[3:]]
-    # Open bug: now and then both processes hang idle in a resume (cause not found yet;
-    # seen about once in five runs). A hang (or the abort orbax's barrier timeout ends it
-    # with) is retried once, loudly; a second one, or any other failure, fails the test.
-    for attempt in (1, 2):
-      proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, start_new_session=True)
-      try:
-        _, err = proc.communicate(timeout=200)
-      except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        _, err = proc.communicate()
-        hung = True
-      else:
-        hung = proc.returncode in (134, -signal.SIGABRT)
-      if not hung:
-        assert proc.returncode == 0, err[-4000:]
-        return
-      warnings.warn(f'two-process run (total_steps={total}) hung, attempt {attempt}: '
-                    f'{err[-1500:]}')
-    pytest.fail(f'two-process run (total_steps={total}) hung twice')
+  log = tmp_path / 'stderr.log'
 
-  run(2)  # trains and checkpoints, then stops
-  assert {'process_0-of-2.json', 'process_1-of-2.json'} <= set(os.listdir(
-      tmp_path / 'checkpoints' / '2' / 'data_iter'))
-  run(4)  # the same command resumes at step 2
-  steps = [r['step'] for r in read_metrics(str(tmp_path))]
-  assert steps == [1, 2, 3, 4]
+  def start(total):
+    args = [launch, '2', *train_command(str(tmp_path), data_root, f'--config.total_steps={total}',
+                                        '--config.checkpoint.every=1000', '--config.log_every=1',
+                                        '--config.mesh.fsdp=2')[3:]]
+    with open(log, 'w') as f:  # a file, not a pipe: nobody drains a pipe while we wait
+      return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=f,
+                              start_new_session=True)
+
+  def finish(proc, timeout):
+    try:
+      proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+      os.killpg(proc.pid, signal.SIGKILL)
+      proc.wait()
+      return log.read_text(), True
+    return log.read_text(), proc.returncode in (134, -signal.SIGABRT)
+
+  proc = start(100_000)
+  deadline = time.time() + 300
+  while not (tmp_path / 'metrics.jsonl').exists() or len(read_metrics(str(tmp_path))) < 2:
+    if proc.poll() is not None or time.time() > deadline:
+      pytest.fail(f'the two-process run did not reach step 2: {log.read_text()[-3000:]}')
+    time.sleep(0.1)
+  with open(f'/proc/{proc.pid}/task/{proc.pid}/children') as f:
+    trainers = [int(pid) for pid in f.read().split()]
+  assert len(trainers) == 2
+  os.kill(trainers[1], signal.SIGTERM)  # process 1 only
+  err, hung = finish(proc, 300)
+  assert not hung and proc.returncode == PREEMPTED_EXIT_CODE, err[-4000:]
+  for i in (0, 1):
+    assert f'process {i} exited with {PREEMPTED_EXIT_CODE}' in err, err[-4000:]
   _, saved = final_params(str(tmp_path))
-  assert saved == 4
+  assert saved == max(r['step'] for r in read_metrics(str(tmp_path))) >= 2
+  assert os.listdir(tmp_path / 'checkpoints') == [str(saved)]  # the pre-emption save only
+  assert {'process_0-of-2.json', 'process_1-of-2.json'} <= set(os.listdir(
+      tmp_path / 'checkpoints' / str(saved) / 'data_iter'))
+  with open(tmp_path / 'status.json') as f:
+    assert json.load(f)['state'] == 'preempted'
+
+  # The same command (two more steps) resumes at the saved step. Open bug: now and then
+  # both processes hang idle in a resume (seen about once in five runs); a hang is
+  # retried once, loudly.
+  for attempt in (1, 2):
+    proc = start(saved + 2)
+    err, hung = finish(proc, 200)
+    if not hung:
+      break
+    warnings.warn(f'two-process resume hung, attempt {attempt}: {err[-1500:]}')
+  assert proc.returncode == 0, err[-4000:]
+  steps = [r['step'] for r in read_metrics(str(tmp_path))]
+  assert steps == list(range(1, saved + 3))
+  assert final_params(str(tmp_path))[1] == saved + 2
 
 
 def test_periodic_dev_retrieval_is_logged_at_every_mrl_dim(tmp_path, data_root):

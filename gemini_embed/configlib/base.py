@@ -22,8 +22,9 @@ def base_config(model: str = 'tiny') -> ml_collections.ConfigDict:
   # Embedding head: mean pool → linear projection → MRL prefixes.
   c.embed_dim = 3072
   c.mrl_dims = (768, 1536, 3072)
-  # Device mesh (-1 = all remaining devices) and logical → mesh axis rules.
-  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
+  # Device mesh (-1 = all remaining devices) and logical → mesh axis rules. slices > 1:
+  # a multi-slice TPU job; the sizes are per slice and the slices extend `data` over DCN.
+  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1, slices=1))
   c.sharding_rules = DEFAULT_RULES
   c.batch_size = 1024  # global, over all hosts
   # Gradient caching: embed/back-propagate this many examples at a time while the
