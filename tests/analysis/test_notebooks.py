@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from gemini_embed.analysis import notebooks
+from gemini_embed.analysis import notebook_exec
 from gemini_embed.sweep import collect, points
 from gemini_embed.sweep.launch import Point
 from tests import run_fixtures
@@ -48,10 +48,10 @@ def test_notebook_runs_on_fixture_runs(tmp_path, name, parameters, figures):
   write_demo(str(tmp_path / 'demo'))
   write_sweep(str(tmp_path / 'sweep'))
   out = tmp_path / 'out'
-  nb = notebooks.execute(os.path.join(notebooks.NOTEBOOK_DIR, f'{name}.py'),
+  nb = notebook_exec.execute(os.path.join(notebook_exec.NOTEBOOK_DIR, f'{name}.py'),
                          dict(parameters(tmp_path), OUT=str(out / name)),
                          str(out / f'{name}.ipynb'), timeout=120)
-  assert notebooks.figure_count(nb) == figures
+  assert notebook_exec.figure_count(nb) == figures
   assert len(list((out / name).glob('*.png'))) == figures
   assert (out / f'{name}.ipynb').stat().st_size > 0
   errors = [o for c in nb.cells for o in c.get('outputs', []) if o.get('output_type') == 'error']
