@@ -22,7 +22,7 @@ from flax import nnx
 from ml_collections import config_flags
 
 from gemini_embed import (checkpoint, distributed, optim, run_status, sharding, storage,
-                          train_step, workdir_lease)
+                          train_loop, train_step, workdir_lease)
 from gemini_embed import train_state as ts_lib
 from gemini_embed.configlib import check_config, parse_config_flags
 from gemini_embed.data import pipeline

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 import pytest
 import safetensors.numpy
+from etils.epath import gpath
 
 from gemini_embed import storage
 from gemini_embed.export import export
@@ -46,7 +47,11 @@ def gcs(emulator):
     # its zonal-bucket class would probe the emulator over gRPC (60 s per bucket).
     for protocol in ('gs', 'gcs'):
       fsspec.register_implementation(protocol, 'gcsfs.core.GCSFileSystem', clobber=True)
+    # etils caches its "is TensorFlow installed" answer (EPATH_USE_TF) on first use: an
+    # earlier test's gs:// path in this process would route ours through tf.io.gfile.
+    gpath._is_tf_installed.cache_clear()
     yield emulator
+  gpath._is_tf_installed.cache_clear()
 
 
 @pytest.fixture(scope='module')
