@@ -91,71 +91,117 @@ def mine_file(judge: Judge, run, input_path: str, corpus_path: str, out: str, *,
                    problem=lambda r: missing_text(r, FIELDS), strict=strict,
                    num_shards=num_shards, shard=shard, desc='mine')
   rows = [row for _, row in job.rows()]
-  ok = [missing_text(r, FIELDS) is None for r in rows]
+  corpus = read_corpus(corpus_path, corpus_field)
+  neighbours = Neighbours(run, rows, corpus, task=task, approx=approx,
+                          encode_batch=encode_batch)
+  logging.info('mine: %d rows, corpus of %d distinct passages, k=%d, rank=%d', len(rows),
+               len(corpus), k, rank)
+  miner = Miner(job, judge, neighbours, grade_prompt, ql_prompt, k=k, rrf_k=rrf_k, rank=rank,
+                max_passage_chars=max_passage_chars)
+  return job.run(miner.work, window=judge.batch_size)
+
+
+class Neighbours:
+  """Step (b): every query's nearest corpus passages by cosine, without its positives.
+
+  Every query is encoded up front, in one call whatever the shard or resume point, so a
+  row's neighbours never depend on which rows shared its batch."""
+
+  def __init__(self, run, rows: Sequence[dict], corpus: list[str], *, task: str,
+               approx: bool, encode_batch: int):
+    ok = [missing_text(r, FIELDS) is None for r in rows]
+    self.corpus = corpus
+    self.excluded = _positive_ids(rows, ok, corpus)
+    encoder = run.encoder(batch_size=encode_batch, progress=True)
+    queries = [r['query'] for r, fine in zip(rows, ok) if fine]
+    self._query_emb = _normalise(encoder(queries, 'query', task))
+    self._at = np.cumsum(ok) - 1   # input row → its row of the query embeddings
+    self._index = CorpusIndex(_normalise(encoder(corpus, 'document', task)), run.mesh,
+                              run.rules, approx=approx)
+
+  def candidates(self, window: Sequence[tuple[int, dict]], k: int
+                 ) -> list[list[tuple[int, float]]]:
+    """Per (index, row): up to k (corpus id, cosine), best first, its positives left out."""
+    extra = max(len(self.excluded[row['query']]) for _, row in window)
+    scores, ids = self._index.search(self._query_emb[[self._at[i] for i, _ in window]],
+                                     k + extra)
+    out = []
+    for j, (_, row) in enumerate(window):
+      drop = set(self.excluded[row['query']])
+      keep = [(int(c), float(s)) for c, s in zip(ids[j], scores[j]) if int(c) not in drop]
+      out.append(keep[:k])
+    return out
+
+
+def _positive_ids(rows: Sequence[dict], ok: Sequence[bool], corpus: list[str]
+                  ) -> dict[str, list[int]]:
+  """Each query text → the corpus ids of every positive it has anywhere in the rows."""
   positives = collections.defaultdict(set)
   for row, fine in zip(rows, ok):
     if fine:
       positives[row['query']].add(row['positive'])
-  corpus = read_corpus(corpus_path, corpus_field)
   where = {t: i for i, t in enumerate(corpus)}
-  excluded = {q: sorted(where[p] for p in ps if p in where) for q, ps in positives.items()}
-  encoder = run.encoder(batch_size=encode_batch, progress=True)
-  # Every query is encoded up front, in one call whatever the shard or resume point, so a
-  # row's neighbours never depend on which rows shared its batch.
-  queries = [r['query'] if fine else '' for r, fine in zip(rows, ok)]
-  query_emb = _normalise(encoder([q for q in queries if q], 'query', task))
-  at = np.cumsum(ok) - 1
-  index = CorpusIndex(_normalise(encoder(corpus, 'document', task)), run.mesh, run.rules,
-                      approx=approx)
-  logging.info('mine: %d rows, corpus of %d distinct passages, k=%d, rank=%d', len(rows),
-               len(corpus), k, rank)
+  return {q: sorted(where[p] for p in ps if p in where) for q, ps in positives.items()}
 
-  def work(window):
+
+class Miner:
+  """Steps (c)–(e) over one window of input rows: the ledger's `work`."""
+
+  def __init__(self, job: ledger.Job, judge: Judge, neighbours: Neighbours,
+               grade_prompt: prompts.Prompt, ql_prompt: prompts.Prompt, *, k: int, rrf_k: float, rank: int, max_passage_chars: int):
+    self.job, self.judge, self.neighbours = job, judge, neighbours
+    self.grade_prompt, self.ql_prompt = grade_prompt, ql_prompt
+    self.k, self.rrf_k, self.rank, self.max_passage_chars = k, rrf_k, rank, max_passage_chars
+
+  def work(self, window: Sequence[tuple[int, dict]]) -> tuple[list[dict], int]:
     out_rows, todo = [], []
     for i, (idx, row) in enumerate(window):
-      bad = job.bad_row(row)
+      bad = self.job.bad_row(row)
       out_rows.append({'index': idx, 'results': [bad] if bad else None})
       if not bad:
         todo.append(i)
     if not todo:
       return out_rows, 0
-    extra = max(len(excluded[window[i][1]['query']]) for i in todo)
-    scores, ids = index.search(query_emb[[at[window[i][0]] for i in todo]], k + extra)
-    cands = []
-    for j, i in enumerate(todo):
-      drop = set(excluded[window[i][1]['query']])
-      keep = [(int(c), float(s)) for c, s in zip(ids[j], scores[j]) if int(c) not in drop]
-      cands.append(keep[:k])
-    fills = [{'query': window[i][1]['query'], 'passage': cli.cut(corpus[c], max_passage_chars)}
-             for i, cs in zip(todo, cands) for c, _ in cs]
-    before = judge.tokens
-    grades = judge.graded(grade_prompt, fills)
-    logliks = judge.likelihood(ql_prompt, [{'passage': f['passage']} for f in fills],
-                               [f['query'] for f in fills])
+    cands = self.neighbours.candidates([window[i] for i in todo], self.k)
+    before = self.judge.tokens
+    grades, logliks = self._llm_scores([window[i][1]['query'] for i in todo], cands)
     start = 0
     for i, cs in zip(todo, cands):
-      row = window[i][1]
       g, q = grades[start:start + len(cs)], logliks[start:start + len(cs)]
       start += len(cs)
-      if not cs:
-        out_rows[i]['results'] = [ledger.result(row, kept=False, reason='no_candidates: the '
-                                                'corpus holds nothing but its positives')]
-        continue
-      chosen, audit = choose_negative([s for _, s in cs], g, q, rrf_k=rrf_k, rank=rank)
-      for a, (c, _) in zip(audit, cs):
-        a['text'] = corpus[c]
-      mined = dict(row, negative=corpus[cs[chosen][0]])
-      if 'negative' in row:
-        mined['replaced_negative'] = row['negative']
-      mined['mining'] = {'rank': rank, 'chosen_fused_rank': audit[chosen]['fused_rank'],
-                         'candidates': audit}
-      known = lambda xs: [x for x in xs if x is not None]
-      out_rows[i]['results'] = [ledger.result(mined, kept=True, scores={
-          'grade': known(g), 'query_loglik': known(q),
-          'cosine': [s for _, s in cs], 'negative_grade': g[chosen]})]
-    return out_rows, judge.tokens - before
+      out_rows[i]['results'] = [self._result(window[i][1], cs, g, q)]
+    return out_rows, self.judge.tokens - before
 
-  return job.run(work, window=judge.batch_size)
+  def _llm_scores(self, queries: Sequence[str], cands: Sequence[list[tuple[int, float]]]
+                  ) -> tuple[list[float | None], list[float | None]]:
+    """Step (c): each candidate's graded relevance and query log-likelihood, flat."""
+    corpus = self.neighbours.corpus
+    fills = [{'query': q, 'passage': cli.cut(corpus[c], self.max_passage_chars)}
+             for q, cs in zip(queries, cands) for c, _ in cs]
+    grades = self.judge.graded(self.grade_prompt, fills)
+    logliks = self.judge.likelihood(self.ql_prompt, [{'passage': f['passage']} for f in fills],
+                                    [f['query'] for f in fills])
+    return grades, logliks
+
+  def _result(self, row: dict, cs: list[tuple[int, float]], g: list[float | None],
+              q: list[float | None]) -> ledger.Result:
+    """Steps (d)–(e) for one row: the row with its mined negative and audit, or a reject."""
+    if not cs:
+      return ledger.result(row, kept=False, reason='no_candidates: the corpus holds nothing '
+                           'but its positives')
+    corpus = self.neighbours.corpus
+    chosen, audit = choose_negative([s for _, s in cs], g, q, rrf_k=self.rrf_k, rank=self.rank)
+    for a, (c, _) in zip(audit, cs):
+      a['text'] = corpus[c]
+    mined = dict(row, negative=corpus[cs[chosen][0]])
+    if 'negative' in row:
+      mined['replaced_negative'] = row['negative']
+    mined['mining'] = {'rank': self.rank, 'chosen_fused_rank': audit[chosen]['fused_rank'],
+                       'candidates': audit}
+    known = lambda xs: [x for x in xs if x is not None]
+    return ledger.result(mined, kept=True, scores={
+        'grade': known(g), 'query_loglik': known(q), 'cosine': [s for _, s in cs],
+        'negative_grade': g[chosen]})
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
