@@ -1,13 +1,15 @@
 r"""LLM filtering of training pairs: a few-shot quality grade of each (query, positive).
 
     python -m gemini_embed.curate.filter --llm=SRC --input=TRAIN.jsonl --kept=KEPT.jsonl \
-        --rejected=REJECTED.jsonl [--threshold=3] [--prompt=quality] [--nostrict] \
-        [--num_shards=N --shard=K]
+        --rejected=REJECTED.jsonl [--threshold=3 | --threshold=q0.2] [--prompt=quality] \
+        [--nostrict] [--num_shards=N --shard=K]
 
 Each row's score is the expected grade (1–5) of prompts/quality.txt; a row scoring at
 least --threshold goes to KEPT, every other row to REJECTED with its reason
-(below_threshold, too_long: the prompt does not fit the context, bad_row: ...). Both
-files carry `score_quality`: nothing is lost. Resumable, sharded, merged and summarised
+(below_threshold, too_long: the prompt does not fit the context, bad_row: ...).
+--threshold=q0.2 rejects the lowest 20% of the run's grades instead (curate/threshold.py:
+the cut is taken at the merge, over every shard's grades). Both files carry
+`score_quality`: nothing is lost. Resumable, sharded, merged and summarised
 as curate/ledger.py describes (KEPT.summary.json, KEPT.scores.png).
 """
 
@@ -17,6 +19,7 @@ from absl import app, flags
 
 from gemini_embed.curate import cli, ledger, prompts
 from gemini_embed.curate.judge import Judge
+from gemini_embed.curate.threshold import ScoreCut, Threshold, parse
 from gemini_embed.curate.training_rows import missing_text
 
 FLAGS = flags.FLAGS
@@ -24,12 +27,15 @@ FIELDS = ('query', 'positive')
 
 
 def filter_file(judge: Judge, input_path: str, kept: str, rejected: str, *,
-                threshold: float = 3.0, prompt: str = 'quality', strict: bool = True,
-                max_passage_chars: int = 1000, num_shards: int = 1, shard: int = 0) -> bool:
-  """The tool's work; True once every shard is done and KEPT/REJECTED are written."""
+                threshold: float | str | Threshold = 3.0, prompt: str = 'quality',
+                strict: bool = True, max_passage_chars: int = 1000, num_shards: int = 1,
+                shard: int = 0) -> bool:
+  """The tool's work; True once every shard is done and KEPT/REJECTED are written.
+  threshold: a grade (3) or a quantile of the run's grades ('q0.2'), as threshold.parse."""
+  cut = ScoreCut('quality', parse(threshold, '--threshold'), 'below_threshold')
   quality = prompts.load(prompt, ('query', 'passage'), graded=True)
   job = ledger.Job(input_path, kept, kept, rejected, problem=lambda r: missing_text(r, FIELDS),
-                   strict=strict, num_shards=num_shards, shard=shard, desc='filter')
+                   strict=strict, num_shards=num_shards, shard=shard, desc='filter', cut=cut)
 
   def work(window):
     out, todo = [], []
@@ -45,10 +51,8 @@ def filter_file(judge: Judge, input_path: str, kept: str, rejected: str, *,
       row = window[i][1]
       if score is None:
         res = ledger.result(row, kept=False, reason='too_long: the prompt exceeds the context')
-      else:
-        res = ledger.result(row, kept=score >= threshold,
-                            reason=None if score >= threshold else 'below_threshold',
-                            scores={'quality': score})
+      else:   # the merge applies the threshold
+        res = ledger.result(row, kept=True, scores={'quality': score})
       out[i]['results'] = [res]
     return out, judge.tokens - before
 
@@ -57,13 +61,11 @@ def filter_file(judge: Judge, input_path: str, kept: str, rejected: str, *,
 
 def main(argv):
   del argv
-  judge, num_shards, shard = cli.setup()
-  merged = filter_file(judge, FLAGS.input, FLAGS.kept, FLAGS.rejected,
-                       threshold=FLAGS.threshold, prompt=FLAGS.prompt, strict=FLAGS.strict,
-                       max_passage_chars=FLAGS.max_passage_chars, num_shards=num_shards,
-                       shard=shard)
-  print(f'{FLAGS.input} → {FLAGS.kept} + {FLAGS.rejected}' if merged else
-        f'{FLAGS.input}: shard {shard} of {num_shards} done; the last shard merges')
+  threshold = parse(FLAGS.threshold, '--threshold')   # a bad one fails before the model loads
+  cli.run_tool(lambda judge, **shards: filter_file(
+      judge, FLAGS.input, FLAGS.kept, FLAGS.rejected, threshold=threshold,
+      prompt=FLAGS.prompt, strict=FLAGS.strict, max_passage_chars=FLAGS.max_passage_chars,
+      **shards), FLAGS.input, f'{FLAGS.kept} + {FLAGS.rejected}')
 
 
 if __name__ == '__main__':
@@ -71,7 +73,9 @@ if __name__ == '__main__':
   flags.DEFINE_string('input', None, 'Training rows (query, positive, ...).')
   flags.DEFINE_string('kept', None, 'Rows scoring >= --threshold.')
   flags.DEFINE_string('rejected', None, 'Every other row, with its reason.')
-  flags.DEFINE_float('threshold', 3.0, 'Keep rows whose expected grade (1–5) is at least this.')
+  flags.DEFINE_string('threshold', '3', 'Keep rows whose expected grade (1–5) is at least '
+                      'this; qF (e.g. q0.2): reject the lowest fraction F of this run\'s '
+                      'grades, all shards together.')
   flags.DEFINE_string('prompt', 'quality', 'A prompt file, or a name in curate/prompts/.')
   flags.mark_flags_as_required(['input', 'kept', 'rejected'])
   app.run(main)

@@ -4,10 +4,13 @@
         OUT.ledger[-0000k-of-0000n].jsonl   one line per input row:
             {"index": i, "results": [{"kept": bool, "reason": str | null,
                                       "row": {...}, "scores": {name: float | [float]}}]}
-    ─merge (once every shard's ledger is complete; rerun any shard to redo it)─▶
+    ─merge (once every shard's ledger is complete; rerun any shard to redo it): the
+     tool's verdict, then the score cut (threshold.py: a fixed score or a quantile of
+     every shard's scores), then the dedupe─▶
         KEPT.jsonl       the kept rows, in input order (+ their scores)
         REJECTED.jsonl   every other result with its "reason" and scores
-        OUT.summary.json counts, reasons, input lines that were not JSON, score stats
+        OUT.summary.json counts, reasons, input lines that were not JSON, score stats,
+                         the cut (its threshold and the score it came to)
         OUT.scores.png   a histogram per score, kept and rejected apart
 
 A bad row in strict mode stops the job naming INPUT:line and the field; otherwise it
@@ -27,6 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from absl import logging
 
+from gemini_embed.curate.threshold import ScoreCut
 from gemini_embed.data.jsonl import JsonLineError
 from gemini_embed.llm import jobs
 
@@ -56,11 +60,13 @@ class Job:
 
   def __init__(self, input_path: str, out: str, kept: str, rejected: str, *,
                problem: Problem, strict: bool, num_shards: int = 1, shard: int = 0,
-               desc: str = 'curate', dedupe: Callable[[Row], Any] | None = None):
+               desc: str = 'curate', dedupe: Callable[[Row], Any] | None = None,
+               cut: ScoreCut | None = None):
     self.input_path, self.out, self.kept, self.rejected = input_path, out, kept, rejected
     self.problem, self.strict, self.desc = problem, strict, desc
     self.num_shards, self.shard = num_shards, shard
     self.dedupe = dedupe   # kept rows with an equal key after the first: rejected, 'duplicate'
+    self.cut = cut         # applied at the merge, over every shard's scores (threshold.py)
     self.bad_lines: list[JsonLineError] = []
 
   # ---- input ---------------------------------------------------------------------------
@@ -110,28 +116,24 @@ class Job:
   # ---- the merge -------------------------------------------------------------------------
   def merge(self, paths: Sequence[str]) -> dict:
     lines = [line for line, _ in self.rows()]
-    kept, rejected = [], []
-    reasons, seen = collections.Counter(), set()
+    entries = [entry for path in paths for _, entry in jobs.read_rows(path, lambda r: None)]
+    cutoff = self.cut.cutoff(res for e in entries for res in e['results']) if self.cut else None
+    kept, rejected, seen = [], [], set()
+    reasons = collections.Counter()
     scores: dict[str, dict[str, list[float]]] = collections.defaultdict(
         lambda: {'kept': [], 'rejected': []})
-    for path in paths:
-      for _, entry in jobs.read_rows(path, lambda r: None):
-        for res in entry['results']:
-          row = dict(res['row'])
-          ok, reason = res['kept'], res['reason']
-          if ok and self.dedupe is not None:
-            key = self.dedupe(row)
-            if key in seen:
-              ok, reason = False, 'duplicate'
-            seen.add(key)
-          row.update(_flat_scores(res['scores']))
-          if not ok:
-            row['reason'] = reason
-            row['input_line'] = lines[entry['index']]
-            reasons[reason.split(':')[0]] += 1
-          (kept if ok else rejected).append(row)
-          for name, value in res['scores'].items():
-            scores[name]['kept' if ok else 'rejected'] += list(np.ravel(value).astype(float))
+    for entry in entries:
+      for res in entry['results']:
+        row = dict(res['row'])
+        ok, reason = self._decide(res, cutoff, seen)
+        row.update(_flat_scores(res['scores']))
+        if not ok:
+          row['reason'] = reason
+          row['input_line'] = lines[entry['index']]
+          reasons[reason.split(':')[0]] += 1
+        (kept if ok else rejected).append(row)
+        for name, value in res['scores'].items():
+          scores[name]['kept' if ok else 'rejected'] += list(np.ravel(value).astype(float))
     _write_jsonl(self.kept, kept)
     _write_jsonl(self.rejected, rejected)
     summary = {
@@ -142,11 +144,26 @@ class Job:
                    for name, sides in sorted(scores.items())},
         'outputs': {'kept': self.kept, 'rejected': self.rejected},
     }
+    if self.cut:
+      summary['cut'] = self.cut.summary(cutoff)
     _write_text(stem(self.out) + '.summary.json', json.dumps(summary, indent=2) + '\n')
     plot_histograms(scores, stem(self.out) + '.scores.png')
     logging.info('merged %d shard(s): %d kept → %s, %d rejected → %s', len(paths), len(kept),
                  self.kept, len(rejected), self.rejected)
     return summary
+
+  def _decide(self, res: Result, cutoff: float | None, seen: set) -> tuple[bool, str | None]:
+    """(kept, reason) of a ledger result: the tool's verdict, then the score cut, then
+    the dedupe (a kept row whose key an earlier kept row had)."""
+    ok, reason = res['kept'], res['reason']
+    if ok and self.cut and res['scores'].get(self.cut.score, np.inf) < cutoff:
+      ok, reason = False, self.cut.reason
+    if ok and self.dedupe is not None:
+      key = self.dedupe(res['row'])
+      if key in seen:
+        ok, reason = False, 'duplicate'
+      seen.add(key)
+    return ok, reason
 
 
 def _flat_scores(scores: dict[str, Any]) -> dict[str, Any]:

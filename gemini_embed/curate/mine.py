@@ -148,7 +148,8 @@ class Miner:
   """Steps (c)–(e) over one window of input rows: the ledger's `work`."""
 
   def __init__(self, job: ledger.Job, judge: Judge, neighbours: Neighbours,
-               grade_prompt: prompts.Prompt, ql_prompt: prompts.Prompt, *, k: int, rrf_k: float, rank: int, max_passage_chars: int):
+               grade_prompt: prompts.Prompt, ql_prompt: prompts.Prompt, *, k: int,
+               rrf_k: float, rank: int, max_passage_chars: int):
     self.job, self.judge, self.neighbours = job, judge, neighbours
     self.grade_prompt, self.ql_prompt = grade_prompt, ql_prompt
     self.k, self.rrf_k, self.rank, self.max_passage_chars = k, rrf_k, rank, max_passage_chars
@@ -212,16 +213,13 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 def main(argv):
   del argv
   from gemini_embed import encoding   # the embedder's restore pulls in orbax: command only
-  judge, num_shards, shard = cli.setup()
-  run = encoding.load_run(FLAGS.workdir)
-  merged = mine_file(judge, run, FLAGS.input, FLAGS.corpus, FLAGS.out, rejected=FLAGS.rejected,
-                     k=FLAGS.k, rrf_k=FLAGS.rrf_k, rank=FLAGS.rank, task=FLAGS.task,
-                     corpus_field=FLAGS.corpus_field, approx=FLAGS.approx,
-                     relevance=FLAGS.relevance_prompt, likelihood=FLAGS.likelihood_prompt,
-                     strict=FLAGS.strict, max_passage_chars=FLAGS.max_passage_chars,
-                     num_shards=num_shards, shard=shard)
-  print(f'{FLAGS.input} → {FLAGS.out}' if merged else
-        f'{FLAGS.input}: shard {shard} of {num_shards} done; the last shard merges')
+  cli.run_tool(lambda judge, **shards: mine_file(
+      judge, encoding.load_run(FLAGS.workdir), FLAGS.input, FLAGS.corpus, FLAGS.out,
+      rejected=FLAGS.rejected, k=FLAGS.k, rrf_k=FLAGS.rrf_k, rank=FLAGS.rank, task=FLAGS.task,
+      corpus_field=FLAGS.corpus_field, approx=FLAGS.approx,
+      relevance=FLAGS.relevance_prompt, likelihood=FLAGS.likelihood_prompt,
+      strict=FLAGS.strict, max_passage_chars=FLAGS.max_passage_chars, **shards),
+      FLAGS.input, FLAGS.out)
 
 
 if __name__ == '__main__':

@@ -174,15 +174,12 @@ def _write_once(path: str, rows: list[dict]) -> None:
 
 def main(argv):
   del argv
-  judge, num_shards, shard = cli.setup()
-  merged = synthesize_classification(
+  cli.run_tool(lambda judge, **shards: synthesize_classification(
       judge, FLAGS.labels, FLAGS.out, rejected=FLAGS.rejected, per_label=FLAGS.per_label,
       tail=FLAGS.tail, list_tokens=FLAGS.list_tokens, text_tokens=FLAGS.text_tokens,
       params=Sampling(temperature=FLAGS.temperature, top_p=FLAGS.top_p, seed=FLAGS.seed),
       seed_prompt=FLAGS.seed_prompt, text_prompt=FLAGS.text_prompt, strict=FLAGS.strict,
-      num_shards=num_shards, shard=shard)
-  print(f'{FLAGS.labels} → {FLAGS.out}' if merged else
-        f'{FLAGS.labels}: shard {shard} of {num_shards} done; the last shard merges')
+      **shards), FLAGS.labels, FLAGS.out)
 
 
 if __name__ == '__main__':

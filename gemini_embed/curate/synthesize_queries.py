@@ -2,8 +2,8 @@ r"""Synthetic queries for passages, few-shot, then an LLM auto-rater drops unrea
 
     python -m gemini_embed.curate.synthesize_queries --llm=SRC --passages=CORPUS.jsonl \
         --out=PAIRS.jsonl [--per_passage=1] [--fewshot=EXAMPLES.jsonl] [--task="a search query"] \
-        [--min_rating=3] [--passage_field=text] [--temperature=0.7] [--nostrict] \
-        [--num_shards=N --shard=K]
+        [--min_rating=3 | --min_rating=q0.2] [--passage_field=text] [--temperature=0.7] \
+        [--nostrict] [--num_shards=N --shard=K]
 
 Per passage (a row's --passage_field; its `title` is carried): --per_passage queries
 sampled from prompts/query_writer.txt (row r's j-th query samples with fold_in(seed,
@@ -12,8 +12,9 @@ prompts/query_rater.txt (expected grade 1–5). PAIRS rows are training rows
 {"query", "positive": passage, "title"?, "score_rating"}; the rejects
 (PAIRS.rejected.jsonl) hold the others with their reason: low_rating, empty_query,
 duplicate (the same query for the same passage), too_long, bad_row. --fewshot rows
-{"query", "passage"} are added to the prompt's examples. Resumable, sharded, merged
-and summarised as curate/ledger.py describes.
+{"query", "passage"} are added to the prompt's examples. --min_rating=q0.2 rejects the
+lowest 20% of the run's ratings instead of a fixed grade (curate/threshold.py).
+Resumable, sharded, merged and summarised as curate/ledger.py describes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from absl import app, flags
 
 from gemini_embed.curate import cli, ledger, prompts
 from gemini_embed.curate.judge import Judge
+from gemini_embed.curate.threshold import ScoreCut, Threshold, parse
 from gemini_embed.curate.training_rows import missing_text
 from gemini_embed.data.jsonl import read_jsonl
 from gemini_embed.llm.sampling import Sampling
@@ -43,13 +45,15 @@ def fewshot_block(path: str | None) -> str:
 
 def synthesize_queries(judge: Judge, passages: str, out: str, *, rejected: str | None = None,
                        per_passage: int = 1, fewshot: str | None = None,
-                       task: str = 'the search query', min_rating: float = 3.0,
+                       task: str = 'the search query', min_rating: float | str | Threshold = 3.0,
                        passage_field: str = 'text', params: Sampling = Sampling(0.7, seed=0),
                        max_new_tokens: int = 32, writer: str = 'query_writer',
                        rater: str = 'query_rater', strict: bool = True,
                        max_passage_chars: int = 1000, num_shards: int = 1,
                        shard: int = 0) -> bool:
-  """The tool's work; True once every shard is done and PAIRS is written."""
+  """The tool's work; True once every shard is done and PAIRS is written.
+  min_rating: a grade (3) or a quantile of the run's ratings ('q0.2'), as threshold.parse."""
+  cut = ScoreCut('rating', parse(min_rating, '--min_rating'), 'low_rating')
   if per_passage < 1:
     raise ValueError(f'--per_passage={per_passage}: must be >= 1')
   write_prompt = prompts.load(writer, ('passage',))
@@ -58,7 +62,7 @@ def synthesize_queries(judge: Judge, passages: str, out: str, *, rejected: str |
   job = ledger.Job(passages, out, out, rejected or ledger.stem(out) + '.rejected.jsonl',
                    problem=lambda r: missing_text(r, (passage_field,)), strict=strict,
                    num_shards=num_shards, shard=shard, desc='synthesize_queries',
-                   dedupe=lambda r: (r['query'].strip().lower(), r['positive']))
+                   dedupe=lambda r: (r['query'].strip().lower(), r['positive']), cut=cut)
 
   def work(window):
     out_rows, todo = [], []
@@ -89,9 +93,8 @@ def synthesize_queries(judge: Judge, passages: str, out: str, *, rejected: str |
       elif rating is None:
         res = ledger.result(pair, kept=False, reason='too_long: the rater prompt exceeds the '
                             'context')
-      else:
-        res = ledger.result(pair, kept=rating >= min_rating, scores={'rating': rating},
-                            reason=None if rating >= min_rating else 'low_rating')
+      else:   # the merge applies --min_rating
+        res = ledger.result(pair, kept=True, scores={'rating': rating})
       out_rows[i]['results'].append(res)
     return out_rows, judge.tokens - before
 
@@ -100,17 +103,15 @@ def synthesize_queries(judge: Judge, passages: str, out: str, *, rejected: str |
 
 def main(argv):
   del argv
-  judge, num_shards, shard = cli.setup()
-  merged = synthesize_queries(
+  min_rating = parse(FLAGS.min_rating, '--min_rating')   # a bad one fails before the model loads
+  cli.run_tool(lambda judge, **shards: synthesize_queries(
       judge, FLAGS.passages, FLAGS.out, rejected=FLAGS.rejected, per_passage=FLAGS.per_passage,
-      fewshot=FLAGS.fewshot, task=FLAGS.task, min_rating=FLAGS.min_rating,
+      fewshot=FLAGS.fewshot, task=FLAGS.task, min_rating=min_rating,
       passage_field=FLAGS.passage_field,
       params=Sampling(temperature=FLAGS.temperature, top_p=FLAGS.top_p, seed=FLAGS.seed),
       max_new_tokens=FLAGS.max_new_tokens, writer=FLAGS.writer_prompt,
       rater=FLAGS.rater_prompt, strict=FLAGS.strict, max_passage_chars=FLAGS.max_passage_chars,
-      num_shards=num_shards, shard=shard)
-  print(f'{FLAGS.passages} → {FLAGS.out}' if merged else
-        f'{FLAGS.passages}: shard {shard} of {num_shards} done; the last shard merges')
+      **shards), FLAGS.passages, FLAGS.out)
 
 
 if __name__ == '__main__':
@@ -122,7 +123,9 @@ if __name__ == '__main__':
   flags.DEFINE_integer('per_passage', 1, 'Queries per passage.')
   flags.DEFINE_string('fewshot', None, 'Extra examples, rows {"query", "passage"}.')
   flags.DEFINE_string('task', 'the search query', 'What to write, as the prompt says it.')
-  flags.DEFINE_float('min_rating', 3.0, "Keep queries the rater grades at least this (1–5).")
+  flags.DEFINE_string('min_rating', '3', 'Keep queries the rater grades at least this (1–5); '
+                      "qF (e.g. q0.2): reject the lowest fraction F of this run's ratings, "
+                      'all shards together.')
   flags.DEFINE_float('temperature', 0.7, 'Sampling temperature (0 = greedy).')
   flags.DEFINE_float('top_p', 0.95, 'Nucleus mass.')
   flags.DEFINE_integer('max_new_tokens', 32, 'Query length cap in tokens.')

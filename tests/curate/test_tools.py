@@ -23,6 +23,7 @@ from gemini_embed.curate.synthesize_queries import synthesize_queries
 from gemini_embed.llm.model import load_llm
 from gemini_embed.llm.sampling import Sampling
 from tests.export_fixtures import WORDS, write_workdir
+from tests.jsonl_files import load_jsonl, save_jsonl
 from tests.llm.tiny_llm import save_tiny_llm
 
 torch = pytest.importorskip('torch')
@@ -59,22 +60,10 @@ def tiny(tmp_path_factory):
     files[name] = str(root / f'{name}.txt')
     with open(files[name], 'w') as f:
       f.write(text)
-  files['train'] = _write(root / 'train.jsonl', rows)
-  files['corpus'] = _write(root / 'corpus.jsonl', corpus)
+  files['train'] = save_jsonl(root / 'train.jsonl', rows)
+  files['corpus'] = save_jsonl(root / 'corpus.jsonl', corpus)
   return dict(llm_dir=llm_dir, ref=ref, judge=judge, workdir=workdir,
               run=encoding.load_run(workdir), rows=rows, **files)
-
-
-def _write(path, rows):
-  with open(path, 'w') as f:
-    for row in rows:
-      f.write((row if isinstance(row, str) else json.dumps(row)) + '\n')
-  return str(path)
-
-
-def _read(path):
-  with open(path) as f:
-    return [json.loads(line) for line in f]
 
 
 def _mine_args(t, **kw):
@@ -83,12 +72,12 @@ def _mine_args(t, **kw):
 
 def test_filter_loses_nothing(tiny, tmp_path):
   rows = tiny['rows'][:9] + [{'query': 'no positive'}] + tiny['rows'][9:]
-  src = _write(tmp_path / 'in.jsonl', rows + ['{"query": '])   # + a line that is not JSON
+  src = save_jsonl(tmp_path / 'in.jsonl', rows + ['{"query": '])   # + a line that is not JSON
   kept, rejected = str(tmp_path / 'kept.jsonl'), str(tmp_path / 'rejected.jsonl')
   with pytest.raises(ValueError, match=r'in.jsonl:10: needs a "positive" field'):
     filter_file(tiny['judge'], src, kept, rejected, prompt=tiny['grade'])
   with pytest.raises(ValueError, match=r'in2.jsonl:15: not valid JSON'):
-    filter_file(tiny['judge'], _write(tmp_path / 'in2.jsonl', tiny['rows'] + ['{"q": ']),
+    filter_file(tiny['judge'], save_jsonl(tmp_path / 'in2.jsonl', tiny['rows'] + ['{"q": ']),
                 kept, rejected, prompt=tiny['grade'])
   # The median grade as threshold: both files get rows.
   probe = tiny['judge'].graded(prompts.load(tiny['grade'], (), graded=True),
@@ -97,7 +86,7 @@ def test_filter_loses_nothing(tiny, tmp_path):
   threshold = float(np.median(probe))
   assert filter_file(tiny['judge'], src, kept, rejected, threshold=threshold,
                      prompt=tiny['grade'], strict=False)
-  k, r = _read(kept), _read(rejected)
+  k, r = load_jsonl(kept), load_jsonl(rejected)
   assert k and r
   strip = lambda row: {f: row[f] for f in ('query', 'positive') if f in row}
   assert sorted(map(json.dumps, map(strip, k + r))) == sorted(map(json.dumps, rows))
@@ -152,7 +141,7 @@ def test_mine_two_shards_merge_to_one(tiny, mined, tmp_path):
   assert mine_file(tiny['judge'], tiny['run'], tiny['train'], tiny['corpus'], str(two),
                    num_shards=2, shard=0, **_mine_args(tiny))
   assert two.read_bytes() == one.read_bytes()
-  rows = _read(one)
+  rows = load_jsonl(one)
   assert len(rows) == len(tiny['rows'])
   positives = {}
   for r in tiny['rows']:
@@ -184,13 +173,13 @@ def test_mine_killed_and_rerun_equals_uninterrupted(tiny, mined, tmp_path):
 
 
 def test_synthesizers(tiny, tmp_path):
-  passages = _write(tmp_path / 'p.jsonl', [{'text': r['positive'], 'title': 't'}
-                                           for r in tiny['rows'][:6]])
+  passages = save_jsonl(tmp_path / 'p.jsonl', [{'text': r['positive'], 'title': 't'}
+                                               for r in tiny['rows'][:6]])
   out = tmp_path / 'pairs.jsonl'
   assert synthesize_queries(tiny['judge'], passages, str(out), per_passage=2,
                             writer=tiny['writer'], rater=tiny['grade'], min_rating=1.5,
                             max_new_tokens=8, params=Sampling(1.0, seed=1))
-  kept, rejected = _read(out), _read(tmp_path / 'pairs.rejected.jsonl')
+  kept, rejected = load_jsonl(out), load_jsonl(tmp_path / 'pairs.rejected.jsonl')
   assert len(kept) + len(rejected) == 12
   for r in kept:
     assert r['title'] == 't' and r['query'] and r['score_rating'] >= 1.5
@@ -204,8 +193,8 @@ def test_synthesizers(tiny, tmp_path):
   assert synthesize_classification(tiny['judge'], labels, str(out), per_label=3, tail=0.0,
                                    list_tokens=24, text_tokens=8, seed_prompt=tiny['seeds'],
                                    text_prompt=tiny['text'], params=Sampling(1.0, seed=2))
-  kept, rejected = _read(out), _read(tmp_path / 'cls.rejected.jsonl')
-  lists = _read(tmp_path / 'cls.work' / 'seeds-shard0.jsonl')
+  kept, rejected = load_jsonl(out), load_jsonl(tmp_path / 'cls.rejected.jsonl')
+  lists = load_jsonl(tmp_path / 'cls.work' / 'seeds-shard0.jsonl')
   assert len(kept) + len(rejected) == sum(3 if l['items'] else 1 for l in lists)
   assert {r['reason'].split(':')[0] for r in rejected} <= {'no_seeds', 'empty_text',
                                                            'duplicate'}
