@@ -212,46 +212,22 @@ def test_mteb_on_the_export_reproduces_our_runners(exported, tmp_path):
   the scores our own runners give with the restored run (what `evaluate` computes)."""
   _, workdir, out, _, _ = exported
   mteb = pytest.importorskip('mteb')
-  from datasets import Dataset, DatasetDict
-  from mteb.abstasks.retrieval import AbsTaskRetrieval
-  from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
-  from mteb.abstasks.sts import AbsTaskSTS
   from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
 
   from gemini_embed.eval.suite import load_suite
   from gemini_embed.eval.task_runners import RUNNERS
-  from tests.eval.test_mteb_adapter import _metadata
+  from tests.eval.mteb_tasks import local_tasks
 
   _write_local_suite(str(tmp_path))
   tasks = {t.type: t for t in load_suite(str(tmp_path))}
   encoder = load_run(workdir, mesh_sizes={'data': -1}).encoder(batch_size=8)
   ours = {kind: next(iter(RUNNERS[kind](task, encoder, None, kind).values())).metrics
           for kind, task in tasks.items()}
-  retrieval, sts = tasks['retrieval'], tasks['sts']
-
-  class LocalRetrieval(AbsTaskRetrieval):
-    metadata = _metadata('LocalRetrieval', 'Retrieval', 'ndcg_at_10')
-
-    def load_data(self, **kwargs):
-      split = RetrievalSplitData(
-          queries=Dataset.from_dict({'id': retrieval.query_ids, 'text': retrieval.query_texts}),
-          corpus=Dataset.from_dict({'id': retrieval.corpus_ids, 'text': retrieval.corpus_texts}),
-          relevant_docs=retrieval.qrels, top_ranked=None)
-      self.dataset = {'default': {'test': split}}
-      self.data_loaded = True
-
-  class LocalSts(AbsTaskSTS):
-    metadata = _metadata('LocalSts', 'STS', 'cosine_spearman')
-    min_score, max_score = 0, 5
-
-    def load_data(self, **kwargs):
-      self.dataset = DatasetDict({'test': Dataset.from_dict(
-          {'sentence1': sts.texts1, 'sentence2': sts.texts2, 'score': list(sts.scores)})})
-      self.data_loaded = True
+  local = local_tasks(tasks.values())
 
   model = SentenceTransformerEncoderWrapper(
       st.SentenceTransformer(out, trust_remote_code=True, local_files_only=True, device='cpu'))
-  result = mteb.evaluate(model, [LocalRetrieval(), LocalSts()], cache=None,
+  result = mteb.evaluate(model, [local['retrieval'], local['sts']], cache=None,
                          show_progress_bar=False)
   theirs = {r.task_name: r.scores['test'][0] for r in result.task_results}
   for metric in ('ndcg_at_10', 'map_at_100', 'mrr_at_10'):

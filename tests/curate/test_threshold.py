@@ -11,7 +11,7 @@ import pytest
 from gemini_embed.curate import threshold
 from gemini_embed.curate.filter import filter_file
 from gemini_embed.curate.synthesize_queries import synthesize_queries
-from tests.jsonl_files import load_jsonl, save_jsonl
+from tests.data.fixtures import load_jsonl, write_jsonl
 
 TOO_LONG = 'a passage the fake judge finds too long for its context'
 
@@ -43,7 +43,7 @@ def train(tmp_path):
   rows = [{'query': f'query {i}', 'positive': f'passage number {i}'} for i in range(23)]
   rows[4]['positive'] = TOO_LONG            # no grade: rejected, outside the quantile
   rows[9] = {'query': 'a row without a positive'}
-  return rows, save_jsonl(tmp_path / 'train.jsonl', rows)
+  return rows, write_jsonl(tmp_path / 'train.jsonl', rows)
 
 
 def _filter(judge, src, out_dir, **kwargs):
@@ -96,7 +96,7 @@ def test_shards_and_a_killed_rerun_split_as_one_run(train, tmp_path):
 
 
 def test_synthesize_queries_rating_quantile(tmp_path):
-  passages = save_jsonl(tmp_path / 'p.jsonl',
+  passages = write_jsonl(tmp_path / 'p.jsonl',
                               [{'text': f'passage {i} on a subject'} for i in range(9)])
   out = tmp_path / 'pairs.jsonl'
   assert synthesize_queries(FakeJudge(batch_size=2), passages, str(out), per_passage=2,

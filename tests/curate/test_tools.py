@@ -22,8 +22,8 @@ from gemini_embed.curate.synthesize_classification import (list_items, synthesiz
 from gemini_embed.curate.synthesize_queries import synthesize_queries
 from gemini_embed.llm.model import load_llm
 from gemini_embed.llm.sampling import Sampling
+from tests.data.fixtures import load_jsonl, write_jsonl
 from tests.export_fixtures import WORDS, write_workdir
-from tests.jsonl_files import load_jsonl, save_jsonl
 from tests.llm.tiny_llm import save_tiny_llm
 
 torch = pytest.importorskip('torch')
@@ -60,8 +60,8 @@ def tiny(tmp_path_factory):
     files[name] = str(root / f'{name}.txt')
     with open(files[name], 'w') as f:
       f.write(text)
-  files['train'] = save_jsonl(root / 'train.jsonl', rows)
-  files['corpus'] = save_jsonl(root / 'corpus.jsonl', corpus)
+  files['train'] = write_jsonl(root / 'train.jsonl', rows)
+  files['corpus'] = write_jsonl(root / 'corpus.jsonl', corpus)
   return dict(llm_dir=llm_dir, ref=ref, judge=judge, workdir=workdir,
               run=encoding.load_run(workdir), rows=rows, **files)
 
@@ -72,12 +72,12 @@ def _mine_args(t, **kw):
 
 def test_filter_loses_nothing(tiny, tmp_path):
   rows = tiny['rows'][:9] + [{'query': 'no positive'}] + tiny['rows'][9:]
-  src = save_jsonl(tmp_path / 'in.jsonl', rows + ['{"query": '])   # + a line that is not JSON
+  src = write_jsonl(tmp_path / 'in.jsonl', rows + ['{"query": '])   # + a line that is not JSON
   kept, rejected = str(tmp_path / 'kept.jsonl'), str(tmp_path / 'rejected.jsonl')
   with pytest.raises(ValueError, match=r'in.jsonl:10: needs a "positive" field'):
     filter_file(tiny['judge'], src, kept, rejected, prompt=tiny['grade'])
   with pytest.raises(ValueError, match=r'in2.jsonl:15: not valid JSON'):
-    filter_file(tiny['judge'], save_jsonl(tmp_path / 'in2.jsonl', tiny['rows'] + ['{"q": ']),
+    filter_file(tiny['judge'], write_jsonl(tmp_path / 'in2.jsonl', tiny['rows'] + ['{"q": ']),
                 kept, rejected, prompt=tiny['grade'])
   # The median grade as threshold: both files get rows.
   probe = tiny['judge'].graded(prompts.load(tiny['grade'], (), graded=True),
@@ -173,7 +173,7 @@ def test_mine_killed_and_rerun_equals_uninterrupted(tiny, mined, tmp_path):
 
 
 def test_synthesizers(tiny, tmp_path):
-  passages = save_jsonl(tmp_path / 'p.jsonl', [{'text': r['positive'], 'title': 't'}
+  passages = write_jsonl(tmp_path / 'p.jsonl', [{'text': r['positive'], 'title': 't'}
                                                for r in tiny['rows'][:6]])
   out = tmp_path / 'pairs.jsonl'
   assert synthesize_queries(tiny['judge'], passages, str(out), per_passage=2,

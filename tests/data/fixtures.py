@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+import jax
+import numpy as np
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from gemini_embed.configlib import base_config
@@ -30,6 +32,12 @@ def write_jsonl(path, rows) -> str:
         row = json.dumps(row)
       f.write((row.encode('utf-8') if isinstance(row, str) else row) + b'\n')
   return str(path)
+
+
+def load_jsonl(path) -> list:
+  """Every line of a JSONL file, parsed."""
+  with open(path, encoding='utf-8') as f:
+    return [json.loads(line) for line in f]
 
 
 def numbered_rows(prefix: str, n: int, negatives: bool = True, words: int = 1):
@@ -66,3 +74,31 @@ def data_config(root, datasets: dict, *, stage: str = 'finetune', batch_size: in
 def vocabulary_lines(names=('alpha', 'beta', 'gamma'), n: int = 200):
   words = ['task', 'query', 'title', 'text', 'none', 'q', 'p', 'n', '|', ':'] + list(names)
   return [' '.join(words)] + [' '.join(str(i) for i in range(j, j + 50)) for j in range(0, n, 50)]
+
+
+def batches_equal(a, b) -> bool:
+  """Two batches (pytrees of arrays) of the same structure with equal leaves."""
+  return jax.tree.structure(a) == jax.tree.structure(b) and all(
+      np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def assert_resumes_exactly(new_iterator, before: int, after: int, restore=None) -> list:
+  """A fresh iterator given the state of one stopped after `before` batches continues
+  with exactly the next `after` batches of an uninterrupted one (not a repeat of the
+  last). restore(stopped, fresh) returns the resumed iterator; by default
+  fresh.set_state(stopped.get_state()). Returns the resumed iterator's batches."""
+  reference = new_iterator()
+  expected = [next(reference) for _ in range(before + after)]
+  stopped = new_iterator()
+  for _ in range(before):
+    next(stopped)
+  resumed = (restore or _set_state)(stopped, new_iterator())
+  got = [next(resumed) for _ in range(after)]
+  assert all(batches_equal(a, b) for a, b in zip(got, expected[before:]))
+  assert not batches_equal(got[0], expected[before - 1])
+  return got
+
+
+def _set_state(stopped, fresh):
+  fresh.set_state(stopped.get_state())
+  return fresh

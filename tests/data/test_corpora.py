@@ -15,19 +15,15 @@ from gemini_embed.data.corpora.output import HALVES, CorpusOutput, half_of, is_d
 from gemini_embed.data.corpora.training_sets import TRAINING_SETS
 from gemini_embed.data.spec import dataset_entry
 from gemini_embed.eval.suite import load_suite
+from tests.data.fixtures import load_jsonl
 
 DOG = ('02084071 05 n 03 dog 0 domestic_dog 0 Canis_familiaris 0 002 @ 02083346 n 0000 '
        '@ 01317541 n 0000 | a member of the genus Canis; "the dog barked all night"  ')
 
 
-def _read(path):
-  with open(path, encoding='utf-8') as f:
-    return [json.loads(line) for line in f]
-
-
 def _both(root, relative):
   """{half: rows} of one dev file in each half that has it."""
-  return {h: _read(root / 'dev' / h / relative) for h in HALVES
+  return {h: load_jsonl(root / 'dev' / h / relative) for h in HALVES
           if (root / 'dev' / h / relative).exists()}
 
 
@@ -62,7 +58,7 @@ def test_wordnet_build_keeps_dev_synsets_out_of_training(tmp_path):
   dev_keys = {k for k in keys if is_dev(k, 30)}
   assert 10 < len(dev_keys) < 70
   dev_words = {f'word {int(k[1:]) - 1000}' for k in dev_keys if int(k[1:]) >= 1000}
-  train = _read(tmp_path / 'out/train/wordnet_reverse_dictionary.jsonl')
+  train = load_jsonl(tmp_path / 'out/train/wordnet_reverse_dictionary.jsonl')
   train_texts = {r['positive'].split(',')[0] for r in train} | \
       {r.get('negative', ',').split(',')[0] for r in train}
   assert train_texts and not train_texts & dev_words
@@ -71,10 +67,10 @@ def test_wordnet_build_keeps_dev_synsets_out_of_training(tmp_path):
   for half, queries in halves.items():
     assert {q['_id'] for q in queries} <= dev_keys
     assert all(half_of(q['_id']) == half for q in queries)  # the synset decides the half
-  category = _read(tmp_path / 'out/train/wordnet_category.jsonl')
+  category = load_jsonl(tmp_path / 'out/train/wordnet_category.jsonl')
   assert {r['positive'] for r in category} <= {d for _, d in wordnet.LEXNAMES.values()}
   assert all(r['negative'] != r['positive'] for r in category)
-  synonyms = _read(tmp_path / 'out/train/wordnet_synonyms.jsonl')
+  synonyms = load_jsonl(tmp_path / 'out/train/wordnet_synonyms.jsonl')
   assert all({r['query'], r['positive']} == {f'word {r["query"].split()[1]}',
                                              f'alias {r["query"].split()[1]}'} for r in synonyms)
 
@@ -109,7 +105,7 @@ def test_gettext_pairs_split_by_domain(tmp_path):
                          folder=str(tmp_path / 'locale'))
   dev = {d for d in domains if is_dev(d, 30)}
   assert dev and dev != set(domains)
-  train = _read(tmp_path / 'out/train/gettext_bitext.jsonl')
+  train = load_jsonl(tmp_path / 'out/train/gettext_bitext.jsonl')
   train_domains = {r['positive'].split()[1][::-1] for r in train
                    if not r['positive'].endswith('save')}
   assert train_domains == set(domains) - dev
@@ -191,12 +187,12 @@ def test_a_capped_real_build_passes_strict_loading(tmp_path):
     folder = tmp_path / 'dev' / half / 'retrieval/stdlib_code'
     qrels = (folder / 'qrels.tsv').read_text().splitlines()
     assert qrels[0] == 'query-id\tcorpus-id\tscore'
-    corpus = {r['_id'] for r in _read(folder / 'corpus.jsonl')}
+    corpus = {r['_id'] for r in load_jsonl(folder / 'corpus.jsonl')}
     assert {line.split('\t')[1] for line in qrels[1:]} <= corpus
-    dev_packages |= {q['_id'].split('.')[0] for q in _read(folder / 'queries.jsonl')}
+    dev_packages |= {q['_id'].split('.')[0] for q in load_jsonl(folder / 'queries.jsonl')}
     for task in load_suite(tmp_path / 'dev' / half):  # each half a complete, loadable suite
       assert task.name
-  train_packages = {r['query'].split('.')[0] for r in _read(tmp_path / 'train/stdlib_docs.jsonl')}
+  train_packages = {r['query'].split('.')[0] for r in load_jsonl(tmp_path / 'train/stdlib_docs.jsonl')}
   assert dev_packages and not dev_packages & train_packages
   assert 'train/code_docstring' in out.summary()
   _check_no_unit_in_training_and_halves_apart(tmp_path, available)
@@ -208,7 +204,7 @@ def test_a_capped_real_build_passes_strict_loading(tmp_path):
 def _units_of_dev(root, half, source):
   """The source units (as the builders name them) that one half's tasks of `source` hold."""
   d = root / 'dev' / half
-  rows = lambda rel: _read(d / rel) if (d / rel).exists() else []
+  rows = lambda rel: load_jsonl(d / rel) if (d / rel).exists() else []
   if source == 'stdlib':
     return ({q['_id'] for q in rows('retrieval/stdlib_code/queries.jsonl')} |
             {q['_id'] for q in rows('retrieval/stdlib_code_to_doc/queries.jsonl')})
@@ -217,12 +213,12 @@ def _units_of_dev(root, half, source):
             {q['_id'] for q in rows('retrieval/wordnet_examples/queries.jsonl')})
   if source == 'gettext':
     english = {r['src'].casefold() for p in d.glob('bitext/gettext_en_*') for r in
-               _read(p / 'test.jsonl')}
+               load_jsonl(p / 'test.jsonl')}
     for p in d.glob('retrieval/gettext_xling_*_en'):
-      english |= {r['text'].casefold() for r in _read(p / 'corpus.jsonl')}
+      english |= {r['text'].casefold() for r in load_jsonl(p / 'corpus.jsonl')}
     return english | {r['query'].casefold() for r in rows('reranking/gettext_translations/test.jsonl')}
   if source == 'freedict':
-    return {r['src'].casefold() for p in d.glob('bitext/freedict_*') for r in _read(p / 'test.jsonl')}
+    return {r['src'].casefold() for p in d.glob('bitext/freedict_*') for r in load_jsonl(p / 'test.jsonl')}
   if source == 'cldr':
     return {r['src'] for r in rows('bitext/cldr_names/test.jsonl')}
   return set()
@@ -237,9 +233,9 @@ def _check_no_unit_in_training_and_halves_apart(root, available):
     select, report = (_units_of_dev(root, h, source) for h in HALVES)
     assert not select & report, (source, sorted(select & report)[:5])
     if source in TRAIN_QUERIES and (root / f'train/{TRAIN_QUERIES[source]}.jsonl').exists():
-      train = {r['query'].casefold() for r in _read(root / f'train/{TRAIN_QUERIES[source]}.jsonl')}
+      train = {r['query'].casefold() for r in load_jsonl(root / f'train/{TRAIN_QUERIES[source]}.jsonl')}
       if source == 'stdlib':  # the unit is the package: no dev function's package is trained on
-        train = {r['query'] for r in _read(root / 'train/stdlib_docs.jsonl')}
+        train = {r['query'] for r in load_jsonl(root / 'train/stdlib_docs.jsonl')}
         assert not {u.split('.')[0] for u in select | report} & {q.split('.')[0] for q in train}
       else:
         assert not {u.casefold() for u in select | report} & train, source
@@ -253,8 +249,8 @@ def test_corpus_output_splits_rows_queries_and_their_documents_by_unit(tmp_path)
                 [(f'q{i}', f'd{i}') for i in range(40)], unit=lambda i: units[int(i[1:])]
                 if i != 'extra' else 'unit-extra')
   for half in HALVES:
-    queries = _read(tmp_path / 'dev' / half / 'retrieval/r/queries.jsonl')
-    docs = {r['_id'] for r in _read(tmp_path / 'dev' / half / 'retrieval/r/corpus.jsonl')}
+    queries = load_jsonl(tmp_path / 'dev' / half / 'retrieval/r/queries.jsonl')
+    docs = {r['_id'] for r in load_jsonl(tmp_path / 'dev' / half / 'retrieval/r/corpus.jsonl')}
     assert queries and all(half_of(units[int(q['_id'][1:])]) == half for q in queries)
     assert {f'd{q["_id"][1:]}' for q in queries} <= docs  # a query's document is beside it
   assert ('extra' in docs) == (half_of('unit-extra') == 'report')
@@ -262,8 +258,8 @@ def test_corpus_output_splits_rows_queries_and_their_documents_by_unit(tmp_path)
                      [{'text': f's{i}', 'label': 'abc'[i % 3]} for i in range(30)],
                      units[:20], units[:30])
   for half in HALVES:
-    train_labels = {r['label'] for r in _read(tmp_path / 'dev' / half / 'classification/c/train.jsonl')}
-    test = _read(tmp_path / 'dev' / half / 'classification/c/test.jsonl')
+    train_labels = {r['label'] for r in load_jsonl(tmp_path / 'dev' / half / 'classification/c/train.jsonl')}
+    test = load_jsonl(tmp_path / 'dev' / half / 'classification/c/test.jsonl')
     assert {r['label'] for r in test} == train_labels == {'a', 'b'}  # 'c' was never trained
   try:
     out.rows('sts', 's', [{'text1': 'a', 'text2': 'b', 'score': 1}], [])

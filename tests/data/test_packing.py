@@ -10,7 +10,8 @@ import pytest
 
 from gemini_embed.data import packing, pipeline
 from gemini_embed.data.batch import PackedBatch
-from tests.data.fixtures import data_config, numbered_rows, vocabulary_lines, word_tokenizer
+from tests.data.fixtures import (assert_resumes_exactly, data_config, numbered_rows,
+                                 vocabulary_lines, word_tokenizer)
 from tests.loss_fixtures import random_batch
 from tests.shape_annotations import check_fields
 
@@ -107,24 +108,10 @@ def _config(tmp_path, **fields):
   return data_config(tmp_path, datasets, batch_size=8, pack=True, **fields)
 
 
-def _equal(a, b):
-  return jax.tree.structure(a) == jax.tree.structure(b) and all(
-      np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
-
-
 def test_packed_pipeline_resumes_at_exactly_the_next_batch(tmp_path):
   config = _config(tmp_path)
-  reference = pipeline.training_data(config, TOK).iterator()
-  expected = [next(reference) for _ in range(20)]
-  assert isinstance(expected[0], PackedBatch)
-  first = pipeline.training_data(config, TOK).iterator()
-  for _ in range(7):
-    next(first)
-  resumed = pipeline.training_data(config, TOK).iterator()
-  resumed.set_state(first.get_state())
-  got = [next(resumed) for _ in range(13)]
-  assert all(_equal(a, b) for a, b in zip(got, expected[7:]))
-  assert not _equal(got[0], expected[6])
+  got = assert_resumes_exactly(lambda: pipeline.training_data(config, TOK).iterator(), 7, 13)
+  assert isinstance(got[0], PackedBatch)
 
 
 def test_packed_batches_hold_the_unpacked_examples_with_few_shapes(tmp_path):

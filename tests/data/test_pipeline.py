@@ -13,7 +13,8 @@ from etils import epath
 from gemini_embed.data import pipeline
 from gemini_embed.data.collate import text_ids
 from gemini_embed.data.mixture import MixtureSchedule
-from tests.data.fixtures import data_config, numbered_rows, vocabulary_lines, word_tokenizer
+from tests.data.fixtures import (assert_resumes_exactly, data_config, numbered_rows,
+                                 vocabulary_lines, word_tokenizer)
 from tests.shape_annotations import check_fields
 
 TOK = word_tokenizer(vocabulary_lines())
@@ -86,27 +87,19 @@ def test_each_epoch_of_a_dataset_sees_every_example_once(tmp_path):
     assert first != second  # reshuffled each epoch
 
 
-def _equal(a, b):
-  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
-
-
 def test_restoring_the_state_continues_with_exactly_the_next_batch(tmp_path):
   config = _config(tmp_path)
-  reference = pipeline.training_data(config, TOK).iterator()
-  expected = [next(reference) for _ in range(30)]
 
-  first = pipeline.training_data(config, TOK).iterator()
-  for _ in range(12):
-    next(first)
-  state = first.get_state()
-  # A new process: a fresh pipeline, restored through grain's orbax checkpoint handler.
-  handler = grain.checkpoint.CheckpointHandler()
-  handler.save(epath.Path(tmp_path), first)
-  resumed = handler.restore(epath.Path(tmp_path), pipeline.training_data(config, TOK).iterator())
-  assert resumed.get_state() == state
-  got = [next(resumed) for _ in range(18)]
-  assert all(_equal(a, b) for a, b in zip(got, expected[12:]))
-  assert not _equal(got[0], expected[11])
+  def through_a_checkpoint(stopped, fresh):
+    # A new process: a fresh pipeline, restored through grain's orbax checkpoint handler.
+    handler = grain.checkpoint.CheckpointHandler()
+    handler.save(epath.Path(tmp_path), stopped)
+    resumed = handler.restore(epath.Path(tmp_path), fresh)
+    assert resumed.get_state() == stopped.get_state()
+    return resumed
+
+  assert_resumes_exactly(lambda: pipeline.training_data(config, TOK).iterator(), 12, 18,
+                         through_a_checkpoint)
 
 
 def test_each_process_loads_its_slice_of_the_same_global_batch(tmp_path):

@@ -4,13 +4,12 @@ mode naming file:row, and an exact resume of a pipeline that reads them."""
 
 import os
 
-import jax
-import numpy as np
 import pytest
 
 from gemini_embed.data import pipeline, sources
 from gemini_embed.data.spec import dataset_entry
-from tests.data.fixtures import data_config, numbered_rows, vocabulary_lines, word_tokenizer
+from tests.data.fixtures import (assert_resumes_exactly, data_config, numbered_rows,
+                                 vocabulary_lines, word_tokenizer)
 
 pa = pytest.importorskip('pyarrow')
 pq = pytest.importorskip('pyarrow.parquet')
@@ -70,10 +69,6 @@ def test_hf_dataset_directory_with_a_column_mapping(tmp_path):
     _load(entry, tmp_path)
 
 
-def _equal(a, b):
-  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
-
-
 def test_a_parquet_pipeline_resumes_exactly(tmp_path):
   config = data_config(tmp_path, {'alpha': (numbered_rows('alpha', 24, words=6), 0.5)})
   rows = numbered_rows('beta', 30, words=6)
@@ -82,16 +77,6 @@ def test_a_parquet_pipeline_resumes_exactly(tmp_path):
     pq.write_table(pa.Table.from_pylist(part), str(tmp_path / f'beta-{k}.parquet'))
   config.data.datasets['beta'] = dataset_entry('beta-*.parquet', 'beta task', format='parquet',
                                                rate=0.5)
-  reference = pipeline.training_data(config, TOK).iterator()
-  expected = [next(reference) for _ in range(20)]
-  first = pipeline.training_data(config, TOK).iterator()
-  for _ in range(7):
-    next(first)
-  state = first.get_state()
-  resumed = pipeline.training_data(config, TOK).iterator()
-  resumed.set_state(state)
-  got = [next(resumed) for _ in range(13)]
-  assert all(_equal(a, b) for a, b in zip(got, expected[7:]))
-  assert not _equal(got[0], expected[6])
+  assert_resumes_exactly(lambda: pipeline.training_data(config, TOK).iterator(), 7, 13)
   data = pipeline.training_data(config, TOK)
   assert any(data.dataset_name(s) == 'beta' for s in range(7, 20))

@@ -8,99 +8,13 @@ import pytest
 
 mteb = pytest.importorskip('mteb', reason='mteb is an optional extra (the adapter needs it)')
 
-from datasets import Dataset, DatasetDict  # noqa: E402  (installed with mteb)
-from mteb.abstasks.classification import AbsTaskClassification  # noqa: E402
-from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy  # noqa: E402
-from mteb.abstasks.pair_classification import AbsTaskPairClassification  # noqa: E402
-from mteb.abstasks.retrieval import AbsTaskRetrieval  # noqa: E402
-from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData  # noqa: E402
-from mteb.abstasks.sts import AbsTaskSTS  # noqa: E402
-from mteb.abstasks.task_metadata import TaskMetadata  # noqa: E402
-from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining  # noqa: E402
+from datasets import Dataset  # noqa: E402  (installed with mteb)
 
 from gemini_embed.eval.mteb_adapter import MtebEncoder  # noqa: E402
 from gemini_embed.eval.suite import load_suite  # noqa: E402
 from gemini_embed.eval.task_runners import RUNNERS, undersample_indices  # noqa: E402
+from tests.eval.mteb_tasks import local_tasks, task_metadata  # noqa: E402
 from tests.eval.synthetic_suite import WIDTH, ShuffledEncoder, write_suite  # noqa: E402
-
-
-def _metadata(name, task_type, main_score):
-  return TaskMetadata(
-      name=name, type=task_type, main_score=main_score, description='A local test task.',
-      reference=None, dataset={'path': 'local/none', 'revision': 'none'}, category='t2t',
-      eval_splits=['test'], eval_langs=['eng-Latn'], date=('2026-01-01', '2026-01-01'),
-      dialect=[], domains=[], task_subtypes=[], license='cc-by-4.0',
-      annotations_creators='derived', modalities=['text'], sample_creation='created',
-      bibtex_citation='')
-
-
-def _split(columns):
-  return DatasetDict({'test': Dataset.from_dict(columns)})
-
-
-def _local_tasks(tasks):
-  """mteb task objects holding the same data as our suite's tasks, keyed by our task type."""
-  by_type = {t.type: t for t in tasks}
-  sts, retrieval = by_type['sts'], by_type['retrieval']
-  classification, clustering = by_type['classification'], by_type['clustering']
-  pairs, bitext = by_type['pair_classification'], by_type['bitext']
-
-  class LocalSts(AbsTaskSTS):
-    metadata = _metadata('LocalSts', 'STS', 'cosine_spearman')
-    min_score, max_score = 0, 5
-
-    def load_data(self, **kwargs):
-      self.dataset = _split({'sentence1': sts.texts1, 'sentence2': sts.texts2,
-                             'score': list(sts.scores)})
-      self.data_loaded = True
-
-  class LocalRetrieval(AbsTaskRetrieval):
-    metadata = _metadata('LocalRetrieval', 'Retrieval', 'ndcg_at_10')
-
-    def load_data(self, **kwargs):
-      split = RetrievalSplitData(
-          queries=Dataset.from_dict({'id': retrieval.query_ids, 'text': retrieval.query_texts}),
-          corpus=Dataset.from_dict({'id': retrieval.corpus_ids, 'text': retrieval.corpus_texts}),
-          relevant_docs=retrieval.qrels, top_ranked=None)
-      self.dataset = {'default': {'test': split}}
-      self.data_loaded = True
-
-  class LocalClassification(AbsTaskClassification):
-    metadata = _metadata('LocalClassification', 'Classification', 'accuracy')
-
-    def load_data(self, **kwargs):
-      self.dataset = DatasetDict({
-          'train': Dataset.from_dict({'text': classification.train_texts,
-                                      'label': classification.train_labels}),
-          'test': Dataset.from_dict({'text': classification.test_texts,
-                                     'label': classification.test_labels})})
-      self.data_loaded = True
-
-  class LocalClustering(AbsTaskClusteringLegacy):
-    metadata = _metadata('LocalClustering', 'Clustering', 'v_measure')
-
-    def load_data(self, **kwargs):
-      self.dataset = _split({'sentences': [clustering.texts], 'labels': [clustering.labels]})
-      self.data_loaded = True
-
-  class LocalPairs(AbsTaskPairClassification):
-    metadata = _metadata('LocalPairs', 'PairClassification', 'max_ap')
-
-    def load_data(self, **kwargs):
-      self.dataset = _split({'sentence1': pairs.texts1, 'sentence2': pairs.texts2,
-                             'labels': pairs.labels.tolist()})
-      self.data_loaded = True
-
-  class LocalBitext(AbsTaskBitextMining):
-    metadata = _metadata('LocalBitext', 'BitextMining', 'f1')
-
-    def load_data(self, **kwargs):
-      self.dataset = _split({'sentence1': bitext.sources, 'sentence2': bitext.targets})
-      self.data_loaded = True
-
-  return {'sts': LocalSts(), 'retrieval': LocalRetrieval(), 'classification': LocalClassification(),
-          'clustering': LocalClustering(), 'pair_classification': LocalPairs(),
-          'bitext': LocalBitext()}
 
 
 # our task type → the metrics both report (same names in mteb and here)
@@ -129,7 +43,7 @@ def test_mteb_scores_equal_our_runners(suite):
     calls.append((kind, task))
     return encoder(texts, kind, task)
 
-  local = _local_tasks(tasks)
+  local = local_tasks(tasks)
   model = MtebEncoder(recording, name='local/shuffled', embed_dim=WIDTH)
   result = mteb.evaluate(model, list(local.values()), cache=None, show_progress_bar=False)
   theirs = {r.task_name: r.scores['test'][0] for r in result.task_results}
@@ -150,7 +64,7 @@ def test_mteb_scores_equal_our_runners(suite):
 def test_undersampling_equals_mtebs(suite):
   tasks, _ = suite
   classification = next(t for t in tasks if t.type == 'classification')
-  local = _local_tasks(tasks)['classification']
+  local = local_tasks(tasks)['classification']
   train = Dataset.from_dict({'text': classification.train_texts, 'label': classification.train_labels})
   idxs = None
   theirs = []
@@ -165,7 +79,7 @@ def test_mrl_dim_and_similarity():
   model = MtebEncoder(encode, name='local/constant', embed_dim=3, dim=2)
   assert model.mteb_model_meta.embed_dim == 2
   inputs = [{'text': ['a', 'b']}]
-  meta = _metadata('LocalSts', 'STS', 'cosine_spearman')
+  meta = task_metadata('LocalSts', 'STS', 'cosine_spearman')
   out = model.encode(inputs, task_metadata=meta, hf_split='test', hf_subset='default')
   np.testing.assert_allclose(out, [[0.6, 0.8], [0.6, 0.8]], rtol=1e-6)
   np.testing.assert_allclose(model.similarity(out, 2 * out), np.ones((2, 2)), rtol=1e-6)

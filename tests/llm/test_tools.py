@@ -18,7 +18,7 @@ from gemini_embed.llm.model import load_llm
 from gemini_embed.llm.sampling import Sampling
 from gemini_embed.llm.score import score_file
 from gemini_embed.llm.scoring import Scorer
-from tests.jsonl_files import load_jsonl, save_jsonl
+from tests.data.fixtures import load_jsonl, write_jsonl
 from tests.llm.tiny_llm import save_tiny_llm
 
 torch = pytest.importorskip('torch')
@@ -44,7 +44,7 @@ def test_generate_rows_in_order_with_per_row_errors(tiny, tmp_path):
   _, _, llm, mesh, gen = tiny
   rows = [{'prompt': w, 'id': i} for i, w in enumerate(WORDS)]
   rows[3]['prompt'] = 'x' * (CONTEXT - 4)   # + 8 new tokens > the context of 64
-  src = save_jsonl(tmp_path / 'in.jsonl', rows)
+  src = write_jsonl(tmp_path / 'in.jsonl', rows)
   out = load_jsonl(generate_file(llm, mesh, RULES, src, str(tmp_path / 'out.jsonl'),
                                  max_new_tokens=8, params=SAMPLED, generator=gen))
   assert [r['id'] for r in out] == list(range(len(WORDS)))
@@ -55,7 +55,7 @@ def test_generate_rows_in_order_with_per_row_errors(tiny, tmp_path):
 
 def test_resume_after_a_torn_output_equals_an_uninterrupted_run(tiny, tmp_path):
   _, _, llm, mesh, gen = tiny
-  src = save_jsonl(tmp_path / 'in.jsonl', [{'prompt': w} for w in WORDS])
+  src = write_jsonl(tmp_path / 'in.jsonl', [{'prompt': w} for w in WORDS])
   full = generate_file(llm, mesh, RULES, src, str(tmp_path / 'full.jsonl'), max_new_tokens=8,
                        params=SAMPLED, generator=gen)
   with open(full, 'rb') as f:
@@ -74,7 +74,7 @@ def test_resume_after_a_torn_output_equals_an_uninterrupted_run(tiny, tmp_path):
 
 def test_shards_concatenate_to_the_whole(tiny, tmp_path):
   _, _, llm, mesh, gen = tiny
-  src = save_jsonl(tmp_path / 'in.jsonl', [{'prompt': w} for w in WORDS])
+  src = write_jsonl(tmp_path / 'in.jsonl', [{'prompt': w} for w in WORDS])
   whole = load_jsonl(generate_file(llm, mesh, RULES, src, str(tmp_path / 'all.jsonl'),
                                    max_new_tokens=6, params=SAMPLED, generator=gen))
   parts = []
@@ -88,13 +88,14 @@ def test_shards_concatenate_to_the_whole(tiny, tmp_path):
 
 def test_bad_rows_are_named_by_line(tiny, tmp_path):
   _, _, llm, mesh, gen = tiny
-  src = save_jsonl(tmp_path / 'in.jsonl', [{'prompt': 'a'}, '', {'text': 'no prompt'}])
+  src = write_jsonl(tmp_path / 'in.jsonl', [{'prompt': 'a'}, '', {'text': 'no prompt'}])
   with pytest.raises(ValueError, match=r'in.jsonl:3: needs a "prompt" string field'):
     generate_file(llm, mesh, RULES, src, str(tmp_path / 'o.jsonl'), generator=gen)
-  src = save_jsonl(tmp_path / 'in2.jsonl', [{'prompt': 'a'}, '{"prompt": '])
+  src = write_jsonl(tmp_path / 'in2.jsonl', [{'prompt': 'a'}, '{"prompt": '])
   with pytest.raises(ValueError, match=r'in2.jsonl:2: not valid JSON'):
     generate_file(llm, mesh, RULES, src, str(tmp_path / 'o.jsonl'), generator=gen)
-  src = save_jsonl(tmp_path / 'in3.jsonl', [{'prompt': 'a', 'continuation': 'b', 'options': ['c']}])
+  src = write_jsonl(tmp_path / 'in3.jsonl',
+                    [{'prompt': 'a', 'continuation': 'b', 'options': ['c']}])
   with pytest.raises(ValueError, match=r'in3.jsonl:1: needs exactly one of'):
     score_file(llm, mesh, RULES, src, str(tmp_path / 'o.jsonl'))
 
@@ -104,7 +105,7 @@ def test_scores_match_transformers(tiny, tmp_path):
   rows = [{'prompt': w, 'continuation': ' ' + v} for w, v in zip(WORDS, WORDS[::-1])]
   rows.append({'prompt': 'grade:', 'options': ['0', '1', '2', '3']})
   rows.append({'prompt': 'p' * 40, 'continuation': 'q' * 30})   # > the context
-  src = save_jsonl(tmp_path / 'in.jsonl', rows)
+  src = write_jsonl(tmp_path / 'in.jsonl', rows)
   scorer = Scorer(llm, mesh, RULES, batch_size=4)
   out = load_jsonl(score_file(llm, mesh, RULES, src, str(tmp_path / 'out.jsonl'), scorer=scorer))
   enc = lambda s, special=True: llm.tokenizer.encode(s, add_special_tokens=special).ids
@@ -133,8 +134,8 @@ def _torch_logprob(model, context, target):
 
 def test_the_commands(tiny, tmp_path):
   directory = tiny[0]
-  prompts = save_jsonl(tmp_path / 'p.jsonl', [{'prompt': w} for w in WORDS[:3]])
-  scores = save_jsonl(tmp_path / 's.jsonl', [{'prompt': 'a', 'options': ['yes', 'no']}])
+  prompts = write_jsonl(tmp_path / 'p.jsonl', [{'prompt': w} for w in WORDS[:3]])
+  scores = write_jsonl(tmp_path / 's.jsonl', [{'prompt': 'a', 'options': ['yes', 'no']}])
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
   for tool, src, extra in (('generate', prompts, ['--max_new_tokens=4', '--temperature=0.7',
                                                   '--top_p=0.9', '--batch_size=2']),
@@ -147,7 +148,7 @@ def test_the_commands(tiny, tmp_path):
     rows = load_jsonl(out)
     assert len(rows) == (3 if tool == 'generate' else 1)
     assert 'completion' in rows[0] or abs(sum(rows[0]['probs']) - 1) < 1e-9
-  bad = save_jsonl(tmp_path / 'bad.jsonl', [{'prompt': 'a'}, {'prompt': 3}])
+  bad = write_jsonl(tmp_path / 'bad.jsonl', [{'prompt': 'a'}, {'prompt': 3}])
   done = subprocess.run([sys.executable, '-m', 'gemini_embed.llm.generate', f'--llm={directory}',
                          f'--input={bad}', f'--output={tmp_path / "x.jsonl"}'], env=env,
                         capture_output=True, text=True, timeout=300)
