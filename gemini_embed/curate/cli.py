@@ -8,6 +8,7 @@ from absl import flags
 
 from gemini_embed.curate.judge import Judge
 from gemini_embed.llm import cli as llm_cli
+from gemini_embed.llm.sampling import Sampling
 
 FLAGS = flags.FLAGS
 
@@ -21,6 +22,17 @@ def define_flags() -> None:
                        'inside prompts (the rows keep them whole).')
   flags.DEFINE_integer('seed', 0, 'Sampling seed (each row samples with fold_in(seed, row)).')
   flags.mark_flag_as_required('llm')
+
+
+def define_sampling_flags(temperature: float) -> None:
+  """--temperature (this default) and --top_p, for the tools that sample (with --seed)."""
+  flags.DEFINE_float('temperature', temperature, 'Sampling temperature (0 = greedy).')
+  flags.DEFINE_float('top_p', 0.95, 'Nucleus mass.')
+
+
+def sampling() -> Sampling:
+  """The sampling the flags of define_sampling_flags and --seed ask for."""
+  return Sampling(temperature=FLAGS.temperature, top_p=FLAGS.top_p, seed=FLAGS.seed)
 
 
 def run_tool(tool: Callable[..., bool], source: str, outputs: str) -> None:

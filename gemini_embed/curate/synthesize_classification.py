@@ -177,7 +177,7 @@ def main(argv):
   cli.run_tool(lambda judge, **shards: synthesize_classification(
       judge, FLAGS.labels, FLAGS.out, rejected=FLAGS.rejected, per_label=FLAGS.per_label,
       tail=FLAGS.tail, list_tokens=FLAGS.list_tokens, text_tokens=FLAGS.text_tokens,
-      params=Sampling(temperature=FLAGS.temperature, top_p=FLAGS.top_p, seed=FLAGS.seed),
+      params=cli.sampling(),
       seed_prompt=FLAGS.seed_prompt, text_prompt=FLAGS.text_prompt, strict=FLAGS.strict,
       **shards), FLAGS.labels, FLAGS.out)
 
@@ -191,8 +191,7 @@ if __name__ == '__main__':
   flags.DEFINE_float('tail', 0.5, 'Fraction of each seed list dropped from its head.')
   flags.DEFINE_integer('list_tokens', 192, 'Tokens for each seed list.')
   flags.DEFINE_integer('text_tokens', 64, 'Tokens for each text.')
-  flags.DEFINE_float('temperature', 0.8, 'Sampling temperature.')
-  flags.DEFINE_float('top_p', 0.95, 'Nucleus mass.')
+  cli.define_sampling_flags(temperature=0.8)
   flags.DEFINE_string('seed_prompt', 'seed_list', 'Seed-list prompt file.')
   flags.DEFINE_string('text_prompt', 'labelled_text', 'Labelled-text prompt file.')
   flags.mark_flags_as_required(['labels', 'out'])

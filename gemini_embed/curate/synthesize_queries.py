@@ -108,7 +108,7 @@ def main(argv):
       judge, FLAGS.passages, FLAGS.out, rejected=FLAGS.rejected, per_passage=FLAGS.per_passage,
       fewshot=FLAGS.fewshot, task=FLAGS.task, min_rating=min_rating,
       passage_field=FLAGS.passage_field,
-      params=Sampling(temperature=FLAGS.temperature, top_p=FLAGS.top_p, seed=FLAGS.seed),
+      params=cli.sampling(),
       max_new_tokens=FLAGS.max_new_tokens, writer=FLAGS.writer_prompt,
       rater=FLAGS.rater_prompt, strict=FLAGS.strict, max_passage_chars=FLAGS.max_passage_chars,
       **shards), FLAGS.passages, FLAGS.out)
@@ -126,8 +126,7 @@ if __name__ == '__main__':
   flags.DEFINE_string('min_rating', '3', 'Keep queries the rater grades at least this (1–5); '
                       "qF (e.g. q0.2): reject the lowest fraction F of this run's ratings, "
                       'all shards together.')
-  flags.DEFINE_float('temperature', 0.7, 'Sampling temperature (0 = greedy).')
-  flags.DEFINE_float('top_p', 0.95, 'Nucleus mass.')
+  cli.define_sampling_flags(temperature=0.7)
   flags.DEFINE_integer('max_new_tokens', 32, 'Query length cap in tokens.')
   flags.DEFINE_string('writer_prompt', 'query_writer', 'Query-writing prompt file.')
   flags.DEFINE_string('rater_prompt', 'query_rater', 'Auto-rater prompt file.')
