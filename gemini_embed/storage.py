@@ -16,8 +16,9 @@ Object stores differ from a disk in ways the callers rely on:
   * a read is a request: files read by offset (JSONL rows) are copied locally once
     (`local_copy`).
 
-gs:// goes through gcsfs (the `tpu` extra) unless TensorFlow is installed, when etils
-prefers tf.io.gfile: set EPATH_USE_TF=false to keep gcsfs (tests do).
+gs:// goes through gcsfs (the `gcs` extra) unless TensorFlow is installed, when etils
+prefers tf.io.gfile: set EPATH_USE_TF=false to keep gcsfs (tests do; the trainer warns at
+start-up otherwise: warn_if_tf_routes_gs).
 """
 
 from __future__ import annotations
@@ -25,15 +26,17 @@ from __future__ import annotations
 import atexit
 import functools
 import glob as glob_lib
+import importlib.util
 import os
 import shutil
 import socket
 import tempfile
 import uuid
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import jax
 import numpy as np
+from absl import logging
 from etils import epath
 from jax.experimental import multihost_utils
 
@@ -41,6 +44,7 @@ _GLOB_CHARS = frozenset('*?[')
 _HOSTNAME_BYTES = 255
 _COPY_CHUNK = 8 << 20
 _local_copies: dict[str, str] = {}  # remote URI → its local copy (local_copy)
+_warned_tf_routes_gs = False        # warn_if_tf_routes_gs warns once per process
 
 
 class StorageError(OSError):
@@ -200,6 +204,33 @@ def check_shared_workdir(workdir: str, hosts: Sequence[str]) -> None:
         f'--workdir={workdir} is a local path, but this run spans {len(distinct)} hosts '
         f'({shown}): each would write its own copy. Use a directory every host sees, '
         'e.g. --workdir=gs://BUCKET/runs/NAME (pip install -e .[tpu] brings gcsfs).')
+
+
+def warn_if_tf_routes_gs(paths: Iterable[str | os.PathLike]) -> bool:
+  """Logs a warning, once per process, when one of `paths` is gs:// and etils would read
+  it through tf.io.gfile: it does when TensorFlow is importable (the seqio extra brings it)
+  and EPATH_USE_TF is not false, and it caches that choice for the process at the first
+  gs:// access. The gcs extra installs and the tests exercise gcsfs, not that route. Call
+  at start-up, before the first gs:// access. True if it warned (now or before)."""
+  global _warned_tf_routes_gs
+  if _warned_tf_routes_gs:
+    return True
+  remote = next((os.fspath(p) for p in paths if os.fspath(p).startswith('gs://')), None)
+  if remote is None or not _etils_prefers_tf():
+    return False
+  logging.warning('%s: etils will route gs:// through tf.io.gfile (TensorFlow is installed and '
+                  'EPATH_USE_TF=%r), not through gcsfs, which the gcs extra installs and the '
+                  'tests cover. Set EPATH_USE_TF=false in the environment of every process to '
+                  'use gcsfs.', remote, os.environ.get('EPATH_USE_TF', ''))
+  _warned_tf_routes_gs = True
+  return True
+
+
+def _etils_prefers_tf() -> bool:
+  """etils.epath's own rule (gpath._is_tf_installed), without importing TensorFlow."""
+  if os.environ.get('EPATH_USE_TF', '').lower() in ('false', 'no', 'f', '0'):
+    return False
+  return importlib.util.find_spec('tensorflow') is not None
 
 
 def _first_line(error: BaseException) -> str:
