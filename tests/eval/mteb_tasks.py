@@ -27,79 +27,54 @@ def _split(columns):
   return DatasetDict({'test': Dataset.from_dict(columns)})
 
 
-def _sts(sts):
-  class LocalSts(AbsTaskSTS):
-    metadata = task_metadata('LocalSts', 'STS', 'cosine_spearman')
-    min_score, max_score = 0, 5
+def _task(base, name, task_type, main_score, load, **attributes):
+  """An instance of a subclass of mteb's `base` whose dataset is load()."""
+  class Local(base):
+    metadata = task_metadata(name, task_type, main_score)
 
     def load_data(self, **kwargs):
-      self.dataset = _split({'sentence1': sts.texts1, 'sentence2': sts.texts2,
-                             'score': list(sts.scores)})
+      self.dataset = load()
       self.data_loaded = True
-  return LocalSts()
+
+  for key, value in attributes.items():
+    setattr(Local, key, value)
+  return Local()
 
 
-def _retrieval(retrieval):
-  class LocalRetrieval(AbsTaskRetrieval):
-    metadata = task_metadata('LocalRetrieval', 'Retrieval', 'ndcg_at_10')
-
-    def load_data(self, **kwargs):
-      split = RetrievalSplitData(
-          queries=Dataset.from_dict({'id': retrieval.query_ids, 'text': retrieval.query_texts}),
-          corpus=Dataset.from_dict({'id': retrieval.corpus_ids, 'text': retrieval.corpus_texts}),
-          relevant_docs=retrieval.qrels, top_ranked=None)
-      self.dataset = {'default': {'test': split}}
-      self.data_loaded = True
-  return LocalRetrieval()
+def _retrieval_split(t):
+  return {'default': {'test': RetrievalSplitData(
+      queries=Dataset.from_dict({'id': t.query_ids, 'text': t.query_texts}),
+      corpus=Dataset.from_dict({'id': t.corpus_ids, 'text': t.corpus_texts}),
+      relevant_docs=t.qrels, top_ranked=None)}}
 
 
-def _classification(classification):
-  class LocalClassification(AbsTaskClassification):
-    metadata = task_metadata('LocalClassification', 'Classification', 'accuracy')
-
-    def load_data(self, **kwargs):
-      self.dataset = DatasetDict({
-          'train': Dataset.from_dict({'text': classification.train_texts,
-                                      'label': classification.train_labels}),
-          'test': Dataset.from_dict({'text': classification.test_texts,
-                                     'label': classification.test_labels})})
-      self.data_loaded = True
-  return LocalClassification()
+def _classification_splits(t):
+  return DatasetDict({
+      'train': Dataset.from_dict({'text': t.train_texts, 'label': t.train_labels}),
+      'test': Dataset.from_dict({'text': t.test_texts, 'label': t.test_labels})})
 
 
-def _clustering(clustering):
-  class LocalClustering(AbsTaskClusteringLegacy):
-    metadata = task_metadata('LocalClustering', 'Clustering', 'v_measure')
-
-    def load_data(self, **kwargs):
-      self.dataset = _split({'sentences': [clustering.texts], 'labels': [clustering.labels]})
-      self.data_loaded = True
-  return LocalClustering()
-
-
-def _pairs(pairs):
-  class LocalPairs(AbsTaskPairClassification):
-    metadata = task_metadata('LocalPairs', 'PairClassification', 'max_ap')
-
-    def load_data(self, **kwargs):
-      self.dataset = _split({'sentence1': pairs.texts1, 'sentence2': pairs.texts2,
-                             'labels': pairs.labels.tolist()})
-      self.data_loaded = True
-  return LocalPairs()
-
-
-def _bitext(bitext):
-  class LocalBitext(AbsTaskBitextMining):
-    metadata = task_metadata('LocalBitext', 'BitextMining', 'f1')
-
-    def load_data(self, **kwargs):
-      self.dataset = _split({'sentence1': bitext.sources, 'sentence2': bitext.targets})
-      self.data_loaded = True
-  return LocalBitext()
-
-
-_BY_TYPE = {'sts': _sts, 'retrieval': _retrieval, 'classification': _classification,
-            'clustering': _clustering, 'pair_classification': _pairs, 'bitext': _bitext}
+# our task type → its mteb task over our task `t`
+_BY_TYPE = {
+    'sts': lambda t: _task(
+        AbsTaskSTS, 'LocalSts', 'STS', 'cosine_spearman',
+        lambda: _split({'sentence1': t.texts1, 'sentence2': t.texts2, 'score': list(t.scores)}),
+        min_score=0, max_score=5),
+    'retrieval': lambda t: _task(AbsTaskRetrieval, 'LocalRetrieval', 'Retrieval', 'ndcg_at_10',
+                                 lambda: _retrieval_split(t)),
+    'classification': lambda t: _task(AbsTaskClassification, 'LocalClassification',
+                                      'Classification', 'accuracy',
+                                      lambda: _classification_splits(t)),
+    'clustering': lambda t: _task(
+        AbsTaskClusteringLegacy, 'LocalClustering', 'Clustering', 'v_measure',
+        lambda: _split({'sentences': [t.texts], 'labels': [t.labels]})),
+    'pair_classification': lambda t: _task(
+        AbsTaskPairClassification, 'LocalPairs', 'PairClassification', 'max_ap',
+        lambda: _split({'sentence1': t.texts1, 'sentence2': t.texts2,
+                        'labels': t.labels.tolist()})),
+    'bitext': lambda t: _task(AbsTaskBitextMining, 'LocalBitext', 'BitextMining', 'f1',
+                              lambda: _split({'sentence1': t.sources, 'sentence2': t.targets})),
+}
 
 
 def local_tasks(tasks):
