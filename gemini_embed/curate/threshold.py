@@ -72,4 +72,6 @@ class ScoreCut:
                                  if self.score in r['scores'])
 
   def summary(self, cutoff: float) -> dict:
-    return {'score': self.score, 'threshold': str(self.threshold), 'cutoff': cutoff}
+    """The cut as OUT.summary.json shows it (cutoff null: nothing was scored)."""
+    return {'score': self.score, 'threshold': str(self.threshold),
+            'cutoff': cutoff if np.isfinite(cutoff) else None}

@@ -113,7 +113,9 @@ def test_threshold_values():
   assert threshold.parse('3', '--threshold') == threshold.Threshold(value=3.0)
   assert threshold.parse(2.5, '--threshold').cutoff([1.0, 9.0]) == 2.5
   assert str(threshold.parse('q0.2', '--threshold')) == 'q0.2'
-  assert threshold.parse('q0.5', '--x').cutoff([]) == -np.inf   # nothing scored: no cut
+  nothing = threshold.ScoreCut('quality', threshold.parse('q0.5', '--x'), 'below_threshold')
+  assert nothing.cutoff([{'scores': {}}]) == -np.inf   # nothing scored: no cut
+  assert nothing.summary(-np.inf)['cutoff'] is None     # (valid JSON in the summary)
   for bad in ('q1.5', 'q0', 'q', 'high', 'nan', ''):
     with pytest.raises(ValueError, match=f'--min_rating={bad}: give a score'):
       threshold.parse(bad, '--min_rating')
