@@ -28,6 +28,7 @@ PASSAGE_SETS = ('man_pages', 'pydoc_topics')  # passages without queries: synthe
 LABEL_SET = 'wordnet_category'                # its positives are the 45 label descriptions
 SYNTHETIC_QUERIES = 'synthetic_queries'
 SYNTHETIC_CLASSIFICATION = 'synthetic_classification'
+SYNTHETIC = (SYNTHETIC_QUERIES, SYNTHETIC_CLASSIFICATION)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,28 +52,36 @@ def _positives(path: str) -> Iterable[str]:
     yield row['positive']
 
 
+def _pick(items: list, n: int, seed: int) -> list:
+  """`n` of `items` drawn with `seed`, in their order (all of them when n is 0 or ≥ len)."""
+  if n <= 0 or n >= len(items):
+    return list(items)
+  return [items[i] for i in sorted(np.random.default_rng(seed).permutation(len(items))[:n])]
+
+
 def sample_rows(src: str, dst: str, n: int, seed: int = 0) -> None:
   """DST: `n` rows of SRC drawn with `seed`, in SRC's order (all of them when n ≥ rows)."""
   if os.path.exists(dst):
     return
-  lines = _nonblank(src)
-  pick = sorted(np.random.default_rng(seed).permutation(len(lines))[:n])
-  _write_lines(dst, [lines[i] for i in pick])
+  _write_lines(dst, _pick(_nonblank(src), n, seed))
 
 
-def write_positives(srcs: Iterable[str], dst: str) -> None:
-  """DST: the positive of every row of each SRC that exists, as {"text"} rows."""
+def write_positives(srcs: Iterable[str], dst: str, n: int = 0, seed: int = 0) -> None:
+  """DST: the positive of every row of each SRC that exists, as {"text"} rows (`n` > 0:
+  that many, drawn with `seed`)."""
   if os.path.exists(dst):
     return
-  _write_lines(dst, [json.dumps({'text': p}, ensure_ascii=False) + '\n'
-                     for src in srcs if os.path.exists(src) for p in _positives(src)])
+  _write_lines(dst, _pick([json.dumps({'text': p}, ensure_ascii=False) + '\n'
+                           for src in srcs if os.path.exists(src) for p in _positives(src)],
+                          n, seed))
 
 
-def write_labels(src: str, dst: str) -> None:
-  """DST (LABELS.json): each distinct positive of SRC (label descriptions) as its own label."""
+def write_labels(src: str, dst: str, n: int = 0, seed: int = 0) -> None:
+  """DST (LABELS.json): each distinct positive of SRC (label descriptions) as its own label
+  (`n` > 0: that many, drawn with `seed`)."""
   if os.path.exists(dst):
     return
-  descs = sorted(set(_positives(src)))
+  descs = _pick(sorted(set(_positives(src))), n, seed)
   os.makedirs(os.path.dirname(dst), exist_ok=True)
   with open(dst + '.tmp', 'w', encoding='utf-8') as f:
     json.dump({d: d for d in descs}, f, indent=1, ensure_ascii=False)
@@ -119,16 +128,18 @@ class Curation:
     return os.path.join(self.root, 'curated', f'{name}.jsonl')
 
   def prepare(self, rows: dict[str, int], queries: bool, classification: bool,
-              seed: int = 0) -> None:
+              max_passages: int = 0, max_labels: int = 0, seed: int = 0) -> None:
     """The tools' inputs: `rows[NAME]` sampled rows and the corpus of each set to mine,
-    the passages to write queries for, the labels to write texts for."""
+    the passages to write queries for, the labels to write texts for (0: all of them)."""
     for name, n in rows.items():
       sample_rows(self.source(name), self.input(name), n, seed)
       write_positives([self.source(name)], self.input(f'{name}.corpus'))
     if queries:
-      write_positives([self.source(n) for n in PASSAGE_SETS], self.input('passages'))
+      write_positives([self.source(n) for n in PASSAGE_SETS], self.input('passages'),
+                      max_passages, seed)
     if classification:
-      write_labels(self.source(LABEL_SET), os.path.join(self.root, 'inputs', 'labels.json'))
+      write_labels(self.source(LABEL_SET), os.path.join(self.root, 'inputs', 'labels.json'),
+                   max_labels, seed)
 
   def _tool(self, name: str) -> list[str]:
     return [self.python, '-m', f'gemini_embed.curate.{name}', f'--llm={self.llm}']
