@@ -24,7 +24,10 @@ Why these sizes: packing and gradient caching cannot be combined (packing mixes
 examples in rows, gradient caching chunks examples; configlib/checks.py refuses both),
 so the pre-finetune takes its large batch (4096 pairs, chunks of 512 embedded at a time)
 unpacked, and the fine-tunes (256 triples, the paper's < 1024) pack their texts into rows.
-Two fine-tunes of 12,000 steps: 24,000 fine-tuning steps in all. Projected wall times per
+Pre-finetuning is 1,000 steps × 4,096 pairs: the local (title, passage) sets hold ≈ 114k
+pairs uncapped, so more would only repeat them (the paper's pre-finetuning corpus is
+billions of web pairs). Two fine-tunes of 12,000 steps × 256: 24,000 fine-tuning steps
+in all. `--dry_run` prints how many times each stage draws each set. Projected wall times per
 stage (measured CPU step, scaled by FLOPs for a GPU / TPU): README "The full-size recipe".
 """
 
@@ -35,9 +38,9 @@ from gemini_embed.models.fetch_offline import MODELS, use_offline_model
 from gemini_embed.models.presets import model_config
 
 STAGES = ('prefinetune', 'finetune')
-PREFINETUNE = dict(batch_size=4096, grad_cache_chunk=512, steps=4000, learning_rate=5e-5)
-FINETUNE = dict(batch_size=256, steps=12_000, learning_rate=2e-5)
-WARMUP_STEPS = 500
+PREFINETUNE = dict(batch_size=4096, grad_cache_chunk=512, steps=1000, learning_rate=5e-5,
+                   warmup_steps=100)
+FINETUNE = dict(batch_size=256, steps=12_000, learning_rate=2e-5, warmup_steps=500)
 CHECKPOINT_EVERY = 1000
 
 
@@ -69,7 +72,6 @@ def get_config(arg=None):
   config.optim.frozen = ()
   config.optim.lr_mults = (('projection', 10.0),)
   config.optim.weight_decay = 0.01
-  config.optim.warmup_steps = WARMUP_STEPS
   config.checkpoint.every = CHECKPOINT_EVERY
   config.checkpoint.keep_every = 5 * CHECKPOINT_EVERY
   config.log_every = 50
@@ -84,6 +86,7 @@ def get_config(arg=None):
     config.grad_cache_chunk = PREFINETUNE['grad_cache_chunk']
     config.total_steps = arg.steps or PREFINETUNE['steps']
     config.optim.learning_rate = PREFINETUNE['learning_rate']
+    config.optim.warmup_steps = PREFINETUNE['warmup_steps']
   else:
     if arg.init_from:
       config.init_from = arg.init_from
@@ -94,6 +97,7 @@ def get_config(arg=None):
     config.batch_size = FINETUNE['batch_size']
     config.total_steps = arg.steps or FINETUNE['steps']
     config.optim.learning_rate = FINETUNE['learning_rate']
+    config.optim.warmup_steps = FINETUNE['warmup_steps']
   if arg.tiny:
     tiny_mode(config)
     # The smoke run keeps the recipe's head (its dims are the ones evaluated), two of the

@@ -36,22 +36,7 @@ from gemini_embed.models.fetch_offline import MODELS, default_model_dir
 from gemini_embed.models.gguf_import import MODEL_JSON
 from gemini_embed.stages import done, latest_step, module, stage
 
-_WORKDIR = flags.DEFINE_string('workdir', 'runs/recipe', 'Where everything goes.')
-_DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Print every command and its projected wall '
-                             'time; run nothing.')
-_CURATE = flags.DEFINE_bool('curate', True, 'Curate the fine-tuning data with the LLM (else '
-                            "the builder's structural negatives).")
-_LLM = flags.DEFINE_string('llm', 'gemma3-270m', 'smollm2 | gemma3-270m | a Gemma 3 Hugging '
-                           'Face directory (e.g. a 1B on gs://, for a slice).')
-_CORPORA = flags.DEFINE_string('corpora', None, 'Corpora directory (default: WORKDIR/corpora).')
-_PEERS = flags.DEFINE_list('peers', ['bm25', 'minilm'], 'Baselines in the results table.')
-_TINY = flags.DEFINE_bool('tiny', False, 'CPU smoke run: the configs\' tiny mode, demo-sized '
-                          'corpora, 2 rows per set curated.')
-_K = flags.DEFINE_integer('k', 8, 'mine: neighbours per query.')
-_THRESHOLD = flags.DEFINE_string('threshold', '3', 'filter: kept rows\' expected grade (1–5); '
-                                 'set it from curated/NAME.filtered.scores.png per model.')
-_MIN_RATING = flags.DEFINE_string('min_rating', '3', 'synthesize_queries: kept rater grade.')
-_PER_LABEL = flags.DEFINE_integer('per_label', 8, 'synthesize_classification: texts per label.')
+FLAGS = flags.FLAGS
 
 CONFIG = 'configs/recipe.py'
 # The soup of two mixtures, as the paper: (workdir, mixture, seed).
@@ -71,6 +56,7 @@ class Stage:
   finished: Callable[[], bool] = lambda: False
   host: Callable[[], None] | None = None
   projected: dict[str, float] | None = None  # seconds per target (recipe_projection)
+  note: str = ''                        # printed under the command by --dry_run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +85,22 @@ def _train(o: Options, title: str, workdir: str, arg: str, kind: str) -> Stage:
   config = load_config_file(CONFIG, arg)
   return Stage(title, module('train', f'--config={CONFIG}:{arg}', f'--workdir={workdir}'),
                lambda: _finished(workdir),
-               projected=projection.train_seconds(kind, config.total_steps, config.batch_size))
+               projected=projection.train_seconds(kind, config.total_steps, config.batch_size),
+               note=_draws(config, o.corpora))
+
+
+def _draws(config, corpora: str) -> str:
+  """Epochs of each set the run draws: steps × batch × its share of the rates / its rows
+  (counted in CORPORA/train, before curation filters any)."""
+  rates = {n: e.rate for n, e in config.data.datasets.items()}
+  total = config.total_steps * config.batch_size
+  parts = []
+  for name, rate in rates.items():
+    rows = _count_rows(os.path.join(corpora, 'train', f'{name}.jsonl'))
+    draws = total * rate / sum(rates.values())
+    parts.append(f'{name} {draws / rows:.1f}' if rows else f'{name} ? (not built yet)')
+  return (f'{config.total_steps} steps × {config.batch_size} examples; epochs per set: '
+          + ', '.join(parts))
 
 
 def _finished(workdir: str) -> bool:
@@ -244,6 +245,8 @@ def print_plan(stages: list[Stage]) -> None:
   for i, s in enumerate(stages, 1):
     print(f'\n[{i}] {s.title}')
     print('$ ' + (shlex.join(s.cmd) if s.cmd else '(in the driver: no command)'))
+    if s.note:
+      print('  ' + s.note)
     p = s.projected or {}
     rows.append((i, s.title, [p.get(t) for t in targets]))
     for t in targets:
@@ -270,19 +273,39 @@ def run(stages: list[Stage], env: dict[str, str]) -> None:
       s.host()
 
 
+def define_flags() -> None:
+  """The command line (defined only when run as a program: importing defines no flags)."""
+  flags.DEFINE_string('workdir', 'runs/recipe', 'Where everything goes.')
+  flags.DEFINE_bool('dry_run', False, 'Print every command and its projected wall time; run '
+                    'nothing.')
+  flags.DEFINE_bool('curate', True, 'Curate the fine-tuning data with the LLM (else the '
+                    "builder's structural negatives).")
+  flags.DEFINE_string('llm', 'gemma3-270m', 'smollm2 | gemma3-270m | a Gemma 3 Hugging Face '
+                      'directory (e.g. a 1B on gs://, for a slice).')
+  flags.DEFINE_string('corpora', None, 'Corpora directory (default: WORKDIR/corpora).')
+  flags.DEFINE_list('peers', ['bm25', 'minilm'], 'Baselines in the results table.')
+  flags.DEFINE_bool('tiny', False, "CPU smoke run: the config's tiny mode, demo-sized corpora, "
+                    f'{TINY_ROWS} rows per set curated.')
+  flags.DEFINE_integer('k', 8, 'mine: neighbours per query.')
+  flags.DEFINE_string('threshold', '3', "filter: kept rows' expected grade (1–5); set it from "
+                      'curation/curated/NAME.filtered.scores.png per model.')
+  flags.DEFINE_string('min_rating', '3', 'synthesize_queries: kept rater grade.')
+  flags.DEFINE_integer('per_label', 8, 'synthesize_classification: texts per label.')
+
+
 def options_from_flags() -> Options:
-  workdir = _WORKDIR.value
-  return Options(workdir=workdir, corpora=_CORPORA.value or os.path.join(workdir, 'corpora'),
-                 llm=_LLM.value, curate=_CURATE.value, tiny=_TINY.value,
-                 peers=tuple(_PEERS.value), k=_K.value, threshold=_THRESHOLD.value,
-                 min_rating=_MIN_RATING.value, per_label=_PER_LABEL.value)
+  return Options(workdir=FLAGS.workdir,
+                 corpora=FLAGS.corpora or os.path.join(FLAGS.workdir, 'corpora'),
+                 llm=FLAGS.llm, curate=FLAGS.curate, tiny=FLAGS.tiny, peers=tuple(FLAGS.peers),
+                 k=FLAGS.k, threshold=FLAGS.threshold, min_rating=FLAGS.min_rating,
+                 per_label=FLAGS.per_label)
 
 
 def main(argv):
   del argv
   o = options_from_flags()
   stages = plan(o)
-  if _DRY_RUN.value:
+  if FLAGS.dry_run:
     print_plan(stages)
     return
   os.makedirs(o.workdir, exist_ok=True)
@@ -294,4 +317,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
