@@ -57,6 +57,7 @@ class Stage:
   host: Callable[[], None] | None = None
   projected: dict[str, float] | None = None  # seconds per target (recipe_projection)
   note: str = ''                        # printed under the command by --dry_run
+  floor: bool = False                   # accelerator projections are a FLOP floor (LLM tools)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,14 +153,15 @@ def _curation(o: Options) -> tuple[list[Stage], str, str]:
     n = min(n, have) if have is not None else n
     for step, tool, units in ((cur.mine(name), 'mine', n * cur.k), (cur.filter(name), 'filter', n)):
       stages.append(Stage(step.title, step.cmd, lambda p=step.output: os.path.exists(p),
-                          projected=projection.tool_seconds(tool, units, o.llm)))
+                          projected=projection.tool_seconds(tool, units, o.llm), floor=True))
   passages = cap or sum(_count_rows(cur.source(n)) or 0 for n in pipeline.PASSAGE_SETS)
   labels = cap or len(set(_label_rows(cur.source(pipeline.LABEL_SET))))
   for step, tool, units in ((cur.synthesize_queries(), 'synthesize_queries', passages),
                             (cur.synthesize_classification(), 'synthesize_classification',
                              labels * cur.per_label)):
     stages.append(Stage(step.title, step.cmd, lambda p=step.output: os.path.exists(p),
-                        projected=projection.tool_seconds(tool, units, o.llm) if units else None))
+                        projected=projection.tool_seconds(tool, units, o.llm) if units else None,
+                        floor=True))
   curated = o.path('curated')
   files = {n: cur.curated(f'{n}.filtered') for n in rows}
   files.update({n: cur.curated(n) for n in pipeline.SYNTHETIC})
@@ -248,14 +250,16 @@ def print_plan(stages: list[Stage]) -> None:
     if s.note:
       print('  ' + s.note)
     p = s.projected or {}
-    rows.append((i, s.title, [p.get(t) for t in targets]))
+    rows.append((i, s.title, [(p.get(t), s.floor and t != targets[0]) for t in targets]))
     for t in targets:
       totals[t] += p.get(t) or 0.0
   print(f'\nprojected wall time per stage (— : not projected; {projection.TRAIN_MFU:.0%} MFU '
-        f'assumed for training and LLM scoring, {projection.DECODE_MFU:.0%} for generation)')
+        f'assumed for training and LLM scoring, {projection.DECODE_MFU:.0%} for generation; '
+        '≥ : a FLOP floor, the LLM tools run batches of 8 with host work between them)')
   print(f'{"#":>3} {"stage":60s} ' + ' '.join(f'{t:>13s}' for t in targets))
   for i, title, secs in rows:
-    print(f'{i:>3} {title[:60]:60s} ' + ' '.join(f'{projection.fmt(x):>13s}' for x in secs))
+    print(f'{i:>3} {title[:60]:60s} '
+          + ' '.join(f'{("≥ " if floor else "") + projection.fmt(x):>13s}' for x, floor in secs))
   print(f'{"":>3} {"total (projected stages)":60s} '
         + ' '.join(f'{projection.fmt(totals[t]):>13s}' for t in targets))
 
