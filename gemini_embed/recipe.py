@@ -193,7 +193,8 @@ def plan(o: Options) -> list[Stage]:
   stages = [Stage('real corpora (training sets without the demo\'s caps + dev suite)',
                   module('data.build_corpora', f'--out={c}',
                          *(TINY_CORPORA if o.tiny else FULL_CORPORA)),
-                  lambda: os.path.exists(os.path.join(c, 'dev', 'halves.json')))]
+                  lambda: os.path.exists(os.path.join(c, 'dev', 'halves.json')),
+                  projected=None if o.tiny else {'cpu (2 cores)': projection.CORPORA_SECONDS})]
   if o.llm in MODELS:
     stages.append(Stage(f'offline LLM: {o.llm}', module('models.fetch_offline', o.llm),
                         lambda: os.path.exists(os.path.join(default_model_dir(o.llm), MODEL_JSON))))
@@ -258,10 +259,15 @@ def print_plan(stages: list[Stage]) -> None:
         '≥ : a FLOP floor, the LLM tools run batches of 8 with host work between them)')
   print(f'{"#":>3} {"stage":60s} ' + ' '.join(f'{t:>13s}' for t in targets))
   for i, title, secs in rows:
-    print(f'{i:>3} {title[:60]:60s} '
-          + ' '.join(f'{("≥ " if floor else "") + projection.fmt(x):>13s}' for x, floor in secs))
+    print(f'{i:>3} {title[:60]:60s} ' + ' '.join(_cell(x, floor) for x, floor in secs))
+  any_floor = any(s.floor for s in stages)
   print(f'{"":>3} {"total (projected stages)":60s} '
-        + ' '.join(f'{projection.fmt(totals[t]):>13s}' for t in targets))
+        + ' '.join(_cell(totals[t], any_floor and t != targets[0]) for t in targets))
+
+
+def _cell(seconds: float | None, floor: bool) -> str:
+  text = projection.fmt(seconds)
+  return f'{("≥ " if floor and seconds is not None else "") + text:>13s}'
 
 
 def run(stages: list[Stage], env: dict[str, str]) -> None:

@@ -37,15 +37,23 @@ class StepMeasure:
   flops: float
 
 
-# Measured 2026-12-01 on this machine (2-core AMD EPYC, AVX-512 with avx512_bf16, load
-# average 11–14 from other sessions' jobs), `python -m gemini_embed.train
-# --config=configs/recipe.py:stage=S,corpora=C,steps=4 --config.batch_size=32
-# [--config.grad_cache_chunk=16]` on demo-sized corpora; the mean step_time and
-# model_flops_per_s × step_time of metrics.jsonl's steps 2–4 (step 1 compiles).
+# Measured 2026-12-01 on this project's machine (2-core AMD EPYC, AVX-512 with
+# avx512_bf16, load average 9–11 from other sessions' jobs: this process had about a third
+# of a core), `python -m gemini_embed.train --config=configs/recipe.py:stage=S,corpora=C
+# --config.batch_size=32 ...` on demo-sized corpora (the same sets, capped): metrics.jsonl's
+# step_time and model_flops_per_s × step_time of the first step that did not compile —
+# ONE step each, of one dataset (task-homogeneous batches): a rough figure.
 CPU_STEPS = {
-    'prefinetune': StepMeasure(batch=32, seconds=0.0, flops=0.0),
+    # grad_cache_chunk=16, unpacked; step 3, man_pages: 2,621 real tokens (real-token model
+    # FLOPs 1.62e12: the buckets pad 4.1×)
+    'prefinetune': StepMeasure(batch=32, seconds=357.3, flops=6.654e12),
     'finetune': StepMeasure(batch=32, seconds=0.0, flops=0.0),
 }
+
+
+# build_corpora with the recipe's caps (none), this machine, 2026-12-01: 330 s, then 30 s
+# for WordNet again after its uncapped category fix (host CPU work on any target).
+CORPORA_SECONDS = 330 + 30 - 6
 
 
 @dataclasses.dataclass(frozen=True)
