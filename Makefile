@@ -34,8 +34,9 @@ demo-quick: $(VENV)/.demo
 	$(PY) -m gemini_embed.demo --quick --workdir=$(or $(WORKDIR),runs/demo-quick)
 
 # The same pipeline at the size meant for a GPU or a TPU slice, with LLM-curated data
-# (README "The full-size recipe"): days on a GPU host, not for a laptop. DRY_RUN=1 prints
-# every command and its projected wall time; ARGS passes more driver flags (--tiny, --llm=...).
+# (README "The full-size recipe"): hours on one GPU by its projection, years on a laptop CPU
+# (ARGS=--tiny is the CPU smoke run). DRY_RUN=1 prints
+# every command and its projected wall time; ARGS passes more driver flags (--llm=...).
 recipe: $(VENV)/.demo
 	$(PY) -m gemini_embed.recipe --workdir=$(or $(WORKDIR),runs/recipe) $(if $(DRY_RUN),--dry_run) $(ARGS)
 
