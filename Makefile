@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-quick export notebook test setup clean
+.PHONY: demo demo-quick recipe export notebook test setup clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ demo: $(VENV)/.demo
 # The same pipeline at smoke-test size (~3 min); CI runs it (tests/test_demo.py).
 demo-quick: $(VENV)/.demo
 	$(PY) -m gemini_embed.demo --quick --workdir=$(or $(WORKDIR),runs/demo-quick)
+
+# The same pipeline at the size meant for a GPU or a TPU slice, with LLM-curated data
+# (README "The full-size recipe"): hours on one GPU by its projection, years on a laptop CPU
+# (ARGS=--tiny is the CPU smoke run). DRY_RUN=1 prints
+# every command and its projected wall time; ARGS passes more driver flags (--llm=...).
+recipe: $(VENV)/.demo
+	$(PY) -m gemini_embed.recipe --workdir=$(or $(WORKDIR),runs/recipe) $(if $(DRY_RUN),--dry_run) $(ARGS)
 
 # The demo's soup as a sentence-transformers model: SentenceTransformer('runs/demo/export').
 export: $(VENV)/.demo

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 from absl import app, flags
 from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
+
+from gemini_embed.stages import done, latest_step, module, stage
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/demo', 'Where everything goes.')
 _QUICK = flags.DEFINE_bool('quick', False, 'Smoke-test size (minutes): the CI path.')
@@ -36,27 +36,6 @@ _PEERS = flags.DEFINE_list('peers', ['bm25', 'minilm'], 'Baselines in the result
 RUNS = ('init', 'prefinetune', 'finetune-a', 'finetune-b', 'soup')
 COMPARISONS = (('finetune-b', 'finetune-a'), ('soup', 'finetune-a'), ('soup', 'finetune-b'),
                ('finetune-a', 'prefinetune'))
-
-
-def stage(title: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
-  print(f'\n=== {title}\n$ {" ".join(cmd)}', flush=True)
-  start = time.time()
-  subprocess.run(cmd, check=True, env=env)
-  print(f'=== {title}: {time.time() - start:.0f} s', flush=True)
-
-
-def module(name: str, *args: str) -> list[str]:
-  return [sys.executable, '-m', f'gemini_embed.{name}', *args]
-
-
-def done(workdir: str) -> bool:
-  return os.path.exists(os.path.join(workdir, 'checkpoints')) and any(
-      os.path.exists(os.path.join(workdir, 'checkpoints', s, 'commit_success.txt'))
-      for s in os.listdir(os.path.join(workdir, 'checkpoints')))
-
-
-def latest_step(workdir: str) -> int:
-  return max(int(s) for s in os.listdir(os.path.join(workdir, 'checkpoints')) if s.isdigit())
 
 
 def _read_json(path: str):

@@ -38,6 +38,9 @@ import time
 import numpy as np
 from absl import app, flags
 
+from gemini_embed.curate import pipeline
+from gemini_embed.curate.pipeline import SYNTHETIC_CLASSIFICATION, SYNTHETIC_QUERIES
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string('demo', 'runs/demo', 'The demo workdir (corpora/, prefinetune/).')
 flags.DEFINE_string('llm', 'gemma3-270m', 'The curation LLM (smollm2 where time is short).')
@@ -52,8 +55,7 @@ flags.DEFINE_integer('per_label', 8, 'synthesize_classification texts per label.
 flags.DEFINE_bool('dry_run', False, 'Print the commands and the projected LLM work only.')
 flags.DEFINE_string('python', sys.executable, 'The interpreter for the tools.')
 
-PASSAGE_SETS = ('man_pages', 'pydoc_topics')
-EXTRA = {'e': 'synthetic_queries', 'f': 'synthetic_queries+synthetic_classification'}
+EXTRA = {'e': SYNTHETIC_QUERIES, 'f': f'{SYNTHETIC_QUERIES}+{SYNTHETIC_CLASSIFICATION}'}
 
 
 def sh(cmd: list[str], done: str | None = None) -> None:
@@ -66,6 +68,10 @@ def sh(cmd: list[str], done: str | None = None) -> None:
   subprocess.run(cmd, check=True)
 
 
+def run_step(step: pipeline.Step) -> None:
+  sh(step.cmd, step.output)
+
+
 def consumed_rows(corpora: str) -> dict[str, int]:
   """Rows the fine-tune draws from each set: total_steps × batch × rate / Σ rates."""
   sys.path.insert(0, os.getcwd())
@@ -76,87 +82,38 @@ def consumed_rows(corpora: str) -> dict[str, int]:
   return {n: math.ceil(total * r / sum(rates.values())) for n, r in rates.items()}
 
 
-def sample(src: str, dst: str, n: int, seed: int = 0) -> None:
-  if FLAGS.dry_run or os.path.exists(dst):
-    return
-  with open(src, encoding='utf-8') as f:
-    lines = [l for l in f if l.strip()]
-  pick = sorted(np.random.default_rng(seed).permutation(len(lines))[:n])
-  os.makedirs(os.path.dirname(dst), exist_ok=True)
-  with open(dst, 'w', encoding='utf-8') as f:
-    f.writelines(lines[i] for i in pick)
-
-
-def positives_corpus(src: str, dst: str) -> None:
-  if FLAGS.dry_run or os.path.exists(dst):
-    return
-  with open(src, encoding='utf-8') as f, open(dst, 'w', encoding='utf-8') as out:
-    for line in f:
-      if line.strip():
-        out.write(json.dumps({'text': json.loads(line)['positive']}, ensure_ascii=False) + '\n')
+def curation(w: str) -> pipeline.Curation:
+  return pipeline.Curation(root=w, corpora=os.path.join(FLAGS.demo, 'corpora'),
+                           embedder=os.path.join(FLAGS.demo, 'prefinetune'), llm=FLAGS.llm,
+                           python=FLAGS.python, k=FLAGS.k, threshold=FLAGS.threshold,
+                           per_label=FLAGS.per_label)
 
 
 def curate(w: str, sets: dict[str, int]) -> None:
-  corpora, cur = os.path.join(FLAGS.demo, 'corpora'), os.path.join(w, 'curated')
-  tool = lambda name: [FLAGS.python, '-m', f'gemini_embed.curate.{name}', f'--llm={FLAGS.llm}']
-  for name, n in sets.items():
-    src = os.path.join(corpora, 'train', f'{name}.jsonl')
-    rows = os.path.join(w, 'inputs', f'{name}.jsonl')
-    sample(src, rows, min(n, FLAGS.max_rows or n))
-    corpus = os.path.join(w, 'inputs', f'{name}.corpus.jsonl')
-    positives_corpus(src, corpus)
-    if {'c', 'd', 'e', 'f'} & set(FLAGS.variants):
-      mined = os.path.join(cur, f'{name}.mined.jsonl')
-      sh(tool('mine') + [f'--workdir={FLAGS.demo}/prefinetune', f'--input={rows}',
-                         f'--corpus={corpus}', f'--out={mined}', f'--k={FLAGS.k}'], mined)
-    if {'d', 'e', 'f'} & set(FLAGS.variants):
-      kept = os.path.join(cur, f'{name}.filtered.jsonl')
-      sh(tool('filter') + [f'--input={mined}', f'--kept={kept}',
-                           f'--rejected={cur}/{name}.filtered-out.jsonl',
-                           f'--threshold={FLAGS.threshold}'], kept)
-  if {'e', 'f'} & set(FLAGS.variants):
-    passages = os.path.join(w, 'inputs', 'passages.jsonl')
-    if not FLAGS.dry_run and not os.path.exists(passages):
-      with open(passages, 'w', encoding='utf-8') as out:
-        for name in PASSAGE_SETS:
-          path = os.path.join(corpora, 'train', f'{name}.jsonl')
-          if os.path.exists(path):
-            for line in open(path, encoding='utf-8'):
-              if line.strip():
-                out.write(json.dumps({'text': json.loads(line)['positive']}) + '\n')
-    out = os.path.join(cur, 'synthetic_queries.jsonl')
-    sh(tool('synthesize_queries') + [f'--passages={passages}', f'--out={out}'], out)
-  if 'f' in FLAGS.variants:
-    labels = os.path.join(w, 'inputs', 'labels.json')
-    if not FLAGS.dry_run and not os.path.exists(labels):
-      descs = sorted({json.loads(l)['positive'] for l in open(
-          os.path.join(corpora, 'train', 'wordnet_category.jsonl'), encoding='utf-8')})
-      with open(labels, 'w') as f:
-        json.dump({d: d for d in descs}, f, indent=1)
-    out = os.path.join(cur, 'synthetic_classification.jsonl')
-    sh(tool('synthesize_classification') + [f'--labels={labels}', f'--out={out}',
-                                            f'--per_label={FLAGS.per_label}'], out)
+  cur, variants = curation(w), set(FLAGS.variants)
+  if not FLAGS.dry_run:
+    cur.prepare({name: min(n, FLAGS.max_rows or n) for name, n in sets.items()},
+                queries=bool({'e', 'f'} & variants), classification='f' in variants)
+  for name in sets:
+    if {'c', 'd', 'e', 'f'} & variants:
+      run_step(cur.mine(name))
+    if {'d', 'e', 'f'} & variants:
+      run_step(cur.filter(name))
+  if {'e', 'f'} & variants:
+    run_step(cur.synthesize_queries())
+  if 'f' in variants:
+    run_step(cur.synthesize_classification())
 
 
 def variant_corpora(w: str, v: str, sets: dict[str, int]) -> str:
   """DEMO/curation/corpora-V/train: the variant's files (links to the curated ones)."""
-  root = os.path.join(w, f'corpora-{v}')
+  root, cur = os.path.join(w, f'corpora-{v}'), curation(w)
   if FLAGS.dry_run:
     return root
-  os.makedirs(os.path.join(root, 'train'), exist_ok=True)
-  cur = os.path.join(w, 'curated')
-  files = {}
-  for name in sets:
-    files[name] = {'a': f'{w}/inputs/{name}.jsonl', 'b': f'{w}/inputs/{name}.jsonl',
-                   'c': f'{cur}/{name}.mined.jsonl'}.get(v, f'{cur}/{name}.filtered.jsonl')
-  if v in EXTRA:
-    for name in EXTRA[v].split('+'):
-      files[name] = f'{cur}/{name}.jsonl'
-  for name, src in files.items():
-    link = os.path.join(root, 'train', f'{name}.jsonl')
-    if not os.path.lexists(link):
-      os.symlink(os.path.abspath(src), link)
-  return root
+  kind = {'a': None, 'b': None, 'c': 'mined'}.get(v, 'filtered')
+  files = {name: cur.curated(f'{name}.{kind}') if kind else cur.input(name) for name in sets}
+  files.update({name: cur.curated(name) for name in EXTRA.get(v, '').split('+') if name})
+  return pipeline.link_corpora(root, files)
 
 
 def train(w: str, sets: dict[str, int]) -> dict[str, str]:

@@ -70,6 +70,7 @@ def test_wordnet_build_keeps_dev_synsets_out_of_training(tmp_path):
   category = load_jsonl(tmp_path / 'out/train/wordnet_category.jsonl')
   assert {r['positive'] for r in category} <= {d for _, d in wordnet.LEXNAMES.values()}
   assert all(r['negative'] != r['positive'] for r in category)
+  assert len(category) == len(train)  # max_rows=0: every training synset, not one per category
   synonyms = load_jsonl(tmp_path / 'out/train/wordnet_synonyms.jsonl')
   assert all({r['query'], r['positive']} == {f'word {r["query"].split()[1]}',
                                              f'alias {r["query"].split()[1]}'} for r in synonyms)

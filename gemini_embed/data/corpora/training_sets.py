@@ -6,6 +6,8 @@ stay in step with the builder. Task strings follow design.md's list.
 
 from __future__ import annotations
 
+import os
+
 import ml_collections
 
 from gemini_embed.data.spec import dataset_entry
@@ -62,3 +64,12 @@ def corpus_entries(rates: dict[str, float]) -> ml_collections.ConfigDict:
     stage, kind, task, _ = TRAINING_SETS[name]
     out[name] = dataset_entry(f'train/{name}.jsonl', task, stage=stage, rate=rate, type=kind)
   return out
+
+
+def built_sets(rates: dict[str, float], corpora: str) -> dict[str, float]:
+  """The sets of `rates` present in CORPORA/train (a machine without man pages builds no
+  man_pages set); before CORPORA/train exists, all of them."""
+  train = os.path.join(corpora, 'train')
+  if not os.path.isdir(train):
+    return rates
+  return {k: v for k, v in rates.items() if os.path.exists(os.path.join(train, f'{k}.jsonl'))}

@@ -202,7 +202,8 @@ def _write_train(out, group, sister, rng, *, max_rows):
                 ({'negative': lemma_list(other)} if other else {}))
   out.train('wordnet_reverse_dictionary', capped(rows, max_rows, 'reverse'))
   rows = []
-  for lex, members in category_rows(group, max(1, max_rows // len(LEXNAMES))).items():
+  per_label = max(1, max_rows // len(LEXNAMES)) if max_rows > 0 else 0  # 0: no cap
+  for lex, members in category_rows(group, per_label).items():
     same_pos = [n for n, (name, _) in LEXNAMES.items()
                 if name.split('.')[0] == LEXNAMES[lex][0].split('.')[0] and n != lex]
     for s in members:
