@@ -63,8 +63,11 @@ def _read_json(path: str):
     return json.load(f)
 
 
-def train(workdir: str, arg: str) -> list[str]:
-  return module('train', f'--config=configs/demo.py:{arg}', f'--workdir={workdir}')
+def train(workdir: str, arg: str, quick: bool) -> list[str]:
+  # Quick: one packed row count, so each 4-step run compiles its step once (~10 s a
+  # compile on 2 cores) instead of once per row count its few batches happen to need.
+  return module('train', f'--config=configs/demo.py:{arg}', f'--workdir={workdir}',
+                *(['--config.data.pack_row_counts=1'] if quick else []))
 
 
 def main(argv):
@@ -98,12 +101,13 @@ def main(argv):
   stage(f'offline LLM: {_LLM.value}', module('models.fetch_offline', _LLM.value))
   if not done(path['init']):  # the untrained starting point, for the table's first column
     stage('export the untrained init (mean-pooled LLM + random projection)',
-          train(path['init'], f'{common},steps=0') + ['--config.total_steps=0'], env)
-  stage('pre-finetuning on (title, passage) pairs', train(path['prefinetune'], common), env)
+          train(path['init'], f'{common},steps=0', quick) + ['--config.total_steps=0'], env)
+  stage('pre-finetuning on (title, passage) pairs', train(path['prefinetune'], common, quick),
+        env)
   for name, seed in (('finetune-a', 1), ('finetune-b', 2)):
     stage(f'fine-tuning {name} (seed {seed}, task-homogeneous batches)',
           train(path[name], f'{common},stage=finetune,seed={seed},'
-                f'init_from={path["prefinetune"]}'), env)
+                f'init_from={path["prefinetune"]}', quick), env)
   if not done(path['soup']):
     stage('model soup of the fine-tuned runs',
           module('soup', f'--inputs={path["finetune-a"]},{path["finetune-b"]}',
