@@ -130,10 +130,12 @@ def test_encode_names_the_bad_line(runs, tmp_path):
   assert out.returncode != 0 and 'bad.jsonl:2' in out.stderr
 
 
-def test_evaluate_writes_json_markdown_and_plot_beside_bm25(runs, tmp_path):
+def test_evaluate_writes_json_markdown_and_plot_beside_bm25_and_minilm(runs, tmp_path):
+  """Both peers on the command line (the demo's test asks for BM25 alone: MiniLM's encode
+  of its corpora took minutes on 2 cores)."""
   output = tmp_path / 'eval' / 'results.json'
   out = _tool('evaluate', f'--workdir=pre={runs["pre"]},ft={runs["ft"]}',
-              f'--suite={runs["suite"]}', f'--output={output}', '--peers=bm25',
+              f'--suite={runs["suite"]}', f'--output={output}', '--peers=bm25,minilm',
               '--compare=ft@96,pre@96')
   results = json.loads(output.read_text())
   assert results['half'] == 'report' and '(half: report)' in out.stdout  # tables: report
@@ -143,8 +145,9 @@ def test_evaluate_writes_json_markdown_and_plot_beside_bm25(runs, tmp_path):
   assert lo <= results['aggregates']['ft@96']['mean_task'] <= hi
   systems = set(results['systems'])
   assert {'pre@32', 'pre@96', 'ft@64', 'BM25'} <= systems
+  assert 'all-MiniLM-L6-v2' in {s['model'] for s in results['systems'].values()}
   header = (tmp_path / 'eval' / 'results.md').read_text().split('| task |')[1].splitlines()[0]
-  assert 'ft@96' in header and 'BM25' in header
+  assert 'ft@96' in header and 'BM25' in header and 'all-MiniLM-L6-v2' in header
   assert (tmp_path / 'eval' / 'plots' / 'score_vs_dim.png').stat().st_size > 1000
   assert results['aggregates']['ft@96']['borda_rank'] >= 1
 
