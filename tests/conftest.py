@@ -9,6 +9,11 @@ os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
+# One OpenBLAS thread (numpy/scikit-learn, here and in every CLI subprocess, which inherit
+# it): the tests' matrices are small, and a second thread that finds the other core busy
+# makes a 45-class LogisticRegression.fit ~15x slower (1.3 s vs 0.08 s measured on 2 shared
+# cores); it dominated the demo's evaluation. JAX and torch do not use it.
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 import jax  # noqa: E402
 from absl import flags  # noqa: E402

@@ -1,5 +1,9 @@
-"""`make demo-quick`'s pipeline end to end (real SmolLM2, real corpora, smoke-test size):
-the layout other scripts depend on, and a results table holding every system."""
+"""`make demo-quick`'s pipeline end to end (real Gemma 3 270M — the default LLM —, real corpora, smoke-test size):
+the layout other scripts depend on, and a results table holding every system.
+
+The peer here is BM25 alone: all-MiniLM-L6-v2 (256-token inputs) took 145 s to score the
+quick corpora, against 243 s for the demo's five systems together (2 busy cores);
+evaluate's MiniLM column is checked on a tiny suite in tests/test_tools.py."""
 
 import json
 import os
@@ -18,7 +22,7 @@ SYSTEMS = ('init', 'prefinetune', 'finetune-a', 'finetune-b', 'soup')
 def test_demo_quick_writes_the_documented_layout(tmp_path):
   workdir = tmp_path / 'demo'
   out = subprocess.run([sys.executable, '-m', 'gemini_embed.demo', '--quick',
-                        f'--workdir={workdir}', '--peers=bm25,minilm'],
+                        f'--workdir={workdir}', '--peers=bm25'],
                        env=train_env(1), capture_output=True, text=True, timeout=1200, cwd=ROOT)
   assert out.returncode == 0, out.stderr[-4000:]
   for name in SYSTEMS:
@@ -28,12 +32,12 @@ def test_demo_quick_writes_the_documented_layout(tmp_path):
     assert (workdir / f).stat().st_size > 0, f
   results = json.loads((workdir / 'results.json').read_text())
   models = {s['model'] for s in results['systems'].values()}
-  assert set(SYSTEMS) | {'BM25', 'all-MiniLM-L6-v2'} <= models
+  assert set(SYSTEMS) | {'BM25'} <= models
   assert 'Mean(Task)' in out.stdout and 'demo finished' in out.stdout
 
   # Rerunning resumes: nothing is retrained or re-scored, the table is printed again.
   again = subprocess.run([sys.executable, '-m', 'gemini_embed.demo', '--quick',
-                          f'--workdir={workdir}', '--peers=bm25,minilm'],
+                          f'--workdir={workdir}', '--peers=bm25'],
                          env=train_env(1), capture_output=True, text=True, timeout=1200, cwd=ROOT)
   assert again.returncode == 0, again.stderr[-4000:]
   assert 'step compiled' not in again.stderr

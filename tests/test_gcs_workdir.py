@@ -64,12 +64,11 @@ def gcs_data(gcs, tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def env(gcs, tmp_path_factory):
-  """env(devices): a tool's environment, pointed at the emulator; the module's processes
-  share a persistent compilation cache (the same steps compile in each)."""
-  cache = str(tmp_path_factory.mktemp('jax_cache'))
-  return lambda devices=8: gcs.environ({**train_env(devices), 'JAX_COMPILATION_CACHE_DIR': cache,
-                                        'GEMINI_EMBED_METRICS_FLUSH_S': '0'})
+def env(gcs):
+  """env(devices): a tool's environment, pointed at the emulator; its processes share the
+  session's persistent compilation cache (train_env: the same tiny steps compile in other
+  modules' runs)."""
+  return lambda devices=8: gcs.environ({**train_env(devices), 'GEMINI_EMBED_METRICS_FLUSH_S': '0'})
 
 
 def _tool(env, cwd, name, *args):

@@ -18,6 +18,7 @@ from tests.train_fixtures import ROOT, load_config, train_command, train_env, wr
 
 POD = os.path.join(ROOT, 'launch', 'pod.py')
 FAKE = os.path.join(ROOT, 'tests', 'launch', 'fake_gcloud.py')
+TOTAL = 30  # steps of the babysat run
 
 
 def _install_stamp() -> str:
@@ -36,24 +37,33 @@ def test_babysit_reruns_a_preempted_run_until_the_completion_marker_says_finishe
   # The worker's install is this environment, already stamped: setup must not reinstall.
   os.symlink(sys.prefix, worker_repo / '.venv')
   (worker_repo / '.install_stamp').write_text(_install_stamp())
+  # Pre-empted at its first checkpoint (step 2) with 28 steps to go, so the fake's 0.1 s
+  # poll always lands before the run could finish. worker_run.sh copies the log every
+  # LOG_COPY_EVERY_S (60 s on a pod): each run would wait that long after its trainer.
   env = dict(train_env(4), FAKE_SLICE_DIR=str(fake), FAKE_WORKDIR=str(workdir),
-             FAKE_PREEMPT_WHEN=str(workdir / 'checkpoints' / '2'), TMPDIR=str(tmp_path))
-  train_flags = train_command(str(workdir), data_root, '--config.total_steps=6',
+             FAKE_PREEMPT_WHEN=str(workdir / 'checkpoints' / '2'), TMPDIR=str(tmp_path),
+             LOG_COPY_EVERY_S='0.2')
+  train_flags = train_command(str(workdir), data_root, f'--config.total_steps={TOTAL}',
                               '--config.checkpoint.every=2', '--config.log_every=1')[3:]
+  # --max_restarts=1: the one rerun the pre-emption needs; a trainer that fails without a
+  # status.json ends babysit after two runs instead of 50.
   out = subprocess.run([sys.executable, POD, '--tpu=fake', '--zone=local', f'--gcloud={FAKE}',
-                        '--accelerator_type=v5e-4', '--poll_s=0', 'babysit', '--', *train_flags],
-                       env=env, capture_output=True, text=True, timeout=900)
-  assert out.returncode == 0, out.stderr[-4000:]
+                        '--accelerator_type=v5e-4', '--poll_s=0', '--max_restarts=1', 'babysit',
+                        '--', *train_flags],
+                       env=env, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
 
   calls = [json.loads(line) for line in open(fake / 'calls.jsonl')]
   qr = [c[3] for c in calls if c[:3] == ['compute', 'tpus', 'queued-resources']]
   runs = [c for c in calls if c[:4] == ['compute', 'tpus', 'tpu-vm', 'ssh']
           and 'worker_run.sh' in c[-2]]
+  first = json.loads((fake / 'status-1.json').read_text())
+  assert first['state'] == 'preempted' and first['last_checkpoint'] >= 2, first
   assert qr.count('create') == 2 and qr.count('delete') == 1  # created, then recreated once
   assert len(runs) == 2                                        # exactly one rerun
-  first, second = (json.loads((fake / f'status-{i}.json').read_text()) for i in (1, 2))
-  assert first['state'] == 'preempted' and first['last_checkpoint'] >= 2
-  assert second == dict(second, state='finished', step=6, total_steps=6, last_checkpoint=6)
+  second = json.loads((fake / 'status-2.json').read_text())
+  assert second == dict(second, state='finished', step=TOTAL, total_steps=TOTAL,
+                        last_checkpoint=TOTAL)
   assert 'after 2 run(s)' in out.stdout
   log = (workdir / 'logs' / f'train-{socket.gethostname()}.log').read_text()
   assert 'resumed from' in log and f'at step {first["step"]}' in log  # the rerun resumed

@@ -5,7 +5,6 @@ model has none to use), a Gemma 3 batch running past its 512-token local window,
 log-likelihoods per token. Run with -s to see the measured numbers."""
 
 import dataclasses
-import os
 
 import jax
 import numpy as np
@@ -16,7 +15,6 @@ from gemini_embed.llm import chat
 from gemini_embed.llm.decode import Generator
 from gemini_embed.llm.model import load_llm
 from gemini_embed.llm.scoring import Scorer, option_probabilities
-from gemini_embed.models.gguf_import import gguf_file
 from tests.llm.tiny_llm import compare_greedy, transformers_greedy
 from tests.models import real_cache
 from tests.models.real_strings import docstrings
@@ -48,7 +46,7 @@ def real(request):
   directory = real_cache.model_dir(request.param)
   mesh = sharding.make_mesh({'data': 1}, jax.devices()[:1])
   llm = load_llm(directory, mesh, RULES)
-  return llm, real_cache.reference_model(request.param), mesh, directory
+  return llm, real_cache.reference_model(request.param), mesh, request.param
 
 
 def _greedy_parity(real, prompt_ids, new, label):
@@ -85,16 +83,10 @@ def test_gemma_generation_past_its_local_window(real):
 
 
 def test_chat_template_renders_as_transformers(real):
-  llm, _, _, directory = real
+  llm, _, _, name = real
   if not llm.chat_template:
-    pytest.skip(f'{llm.source} has no chat template')
-  import transformers as tf
-  alone = os.path.join(directory, 'gguf_only')
-  os.makedirs(alone, exist_ok=True)
-  name = os.path.basename(gguf_file(directory))
-  if not os.path.exists(os.path.join(alone, name)):
-    os.symlink(gguf_file(directory), os.path.join(alone, name))
-  ref_tok = tf.AutoTokenizer.from_pretrained(alone, gguf_file=name)
+    pytest.skip(f'{name} has no chat template')
+  ref_tok = real_cache.reference_tokenizer(name)
   for prompt in PROMPTS[:4]:
     want = ref_tok.apply_chat_template([{'role': 'user', 'content': prompt}], tokenize=False,
                                        add_generation_prompt=True)

@@ -2,8 +2,9 @@
 
 Three slow modules (models/test_gguf_real.py, llm/test_llm_real.py, test_export_real.py)
 check against the same fetched GGUF directories and transformers' float32 reading of
-them; fetching (sha256, tokenizer conversion) and transformers' GGUF load cost tens of
-seconds per model, so they are done once here and shared, read-only.
+them; fetching (sha256, tokenizer conversion), transformers' GGUF load and its tokenizer
+conversion cost tens of seconds per model, so they are done once here and shared,
+read-only.
 """
 
 from __future__ import annotations
@@ -25,6 +26,18 @@ def model_dir(name: str) -> str:
   """NAME's import-ready model directory (fetch_offline), shared by the session."""
   import os
   return fetch_offline.fetch(name, os.path.join(_root(), name))
+
+
+@functools.cache
+def reference_tokenizer(name: str):
+  """transformers' tokenizer conversion of NAME's GGUF, from a directory holding only the
+  GGUF (from the model directory it would load our tokenizer.json)."""
+  import os
+  import transformers as tf
+  path = gguf_file(model_dir(name))
+  alone = tempfile.mkdtemp(prefix='gguf_only-', dir=_root())
+  os.symlink(path, os.path.join(alone, os.path.basename(path)))
+  return tf.AutoTokenizer.from_pretrained(alone, gguf_file=os.path.basename(path))
 
 
 @functools.cache

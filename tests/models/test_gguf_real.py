@@ -52,13 +52,9 @@ def real(request):
 
 
 @pytest.fixture(scope='module')
-def ref_tokenizer(real, tmp_path_factory):
-  """transformers' conversion of the GGUF, from a directory holding only the GGUF (it
-  would otherwise load our tokenizer.json)."""
-  import transformers as tf
-  alone = tmp_path_factory.mktemp('gguf_only')
-  os.symlink(gguf_file(real.dir), alone / real.manifest['gguf_file'])
-  return tf.AutoTokenizer.from_pretrained(str(alone), gguf_file=real.manifest['gguf_file'])
+def ref_tokenizer(real):
+  """transformers' conversion of the GGUF (real_cache: shared with llm/test_llm_real.py)."""
+  return real_cache.reference_tokenizer(real.name)
 
 
 def test_model_directory(real, ref_tokenizer):
