@@ -244,3 +244,12 @@ def _advice(path: str) -> str:
             '(`gcloud auth application-default login`, or the VM\'s service account), and '
             'that gcsfs is installed (pip install -e .[tpu]).')
   return 'Check that the path exists and that this user may write there.'
+
+
+def run_paths(config, workdir: str) -> list[str]:
+  """Every place a training run reads or writes: the workdir, the model and tokenizer it
+  starts from, the dev suite, and each dataset's files under config.data.root."""
+  root = config.data.root
+  data = [join(root, p.strip()) for entry in config.data.datasets.values()
+          for p in entry.files.split(',') if p.strip()]
+  return [workdir, config.init_from, config.tokenizer, config.eval.suite, root, *data]

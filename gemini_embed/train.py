@@ -56,21 +56,12 @@ def main(argv):
   checkpoint.quiet_orbax_logs()
   config, workdir = _CONFIG.value, _WORKDIR.value
   check_config(config, jax.device_count())
-  storage.warn_if_tf_routes_gs(_paths(config, workdir))   # before the first gs:// access
+  storage.warn_if_tf_routes_gs(storage.run_paths(config, workdir))  # before the first gs:// access
   storage.check_workdir(workdir)  # a wrong bucket fails here, not at the first checkpoint
   # Process 0 holds the workdir; if it is refused, it raises before any collective and
   # the other processes fail when they lose their coordinator.
   with workdir_lease.held(workdir, holder=jax.process_index() == 0):
     _train(config, workdir)
-
-
-def _paths(config, workdir: str) -> list[str]:
-  """Every place the run reads or writes: the workdir, the model and tokenizer it starts
-  from, the dev suite, and each dataset's files under config.data.root."""
-  root = config.data.root
-  data = [storage.join(root, p.strip()) for entry in config.data.datasets.values()
-          for p in entry.files.split(',') if p.strip()]
-  return [workdir, config.init_from, config.tokenizer, config.eval.suite, root, *data]
 
 
 def _train(config, workdir: str) -> None:

@@ -11,7 +11,6 @@ from etils.epath import gpath
 from gemini_embed import storage
 from gemini_embed.configlib import base_config
 from gemini_embed.data.spec import dataset_entry
-from gemini_embed.train import _paths
 
 _find_spec = importlib.util.find_spec
 
@@ -53,7 +52,7 @@ def test_warns_once_naming_the_path_and_the_fix(fresh, caplog):
   config = base_config('tiny')
   config.data.root = 'gs://bucket/corpora'
   config.data.datasets['a'] = dataset_entry('a-*.jsonl, /local/b.jsonl', 'a task')
-  paths = _paths(config, '/local/run')
+  paths = storage.run_paths(config, '/local/run')
   assert 'gs://bucket/corpora/a-*.jsonl' in paths and '/local/b.jsonl' in paths
   assert storage.warn_if_tf_routes_gs(paths)
   assert storage.warn_if_tf_routes_gs(['gs://bucket/run'])
