@@ -19,21 +19,10 @@ select half its fine-tune scored +20.4 [+15.7, +25.1] Mean(Task) over SmolLM2-13
 it would dominate the optimiser's memory and time for no gain at this step count).
 """
 
-import os
-
 from gemini_embed.configlib import base_config, parse_arg, tiny_mode
 from gemini_embed.data.corpora.training_sets import (FINETUNE_MIXTURES, PREFINETUNE_RATES,
-                                                     corpus_entries)
+                                                     built_sets, corpus_entries)
 from gemini_embed.models.fetch_offline import use_offline_model
-
-
-def _built(rates: dict, corpora: str) -> dict:
-  """The sets build_corpora could make on this machine (a machine without man pages has
-  no man_pages set); before the corpora exist, all of them."""
-  train = os.path.join(corpora, 'train')
-  if not os.path.isdir(train):
-    return rates
-  return {k: v for k, v in rates.items() if os.path.exists(os.path.join(train, f'{k}.jsonl'))}
 
 
 def get_config(arg=None):
@@ -67,7 +56,7 @@ def get_config(arg=None):
   config.checkpoint.every = 50
   config.log_every = 5
   if arg.stage == 'prefinetune':
-    config.data.datasets = corpus_entries(_built(PREFINETUNE_RATES, arg.corpora))
+    config.data.datasets = corpus_entries(built_sets(PREFINETUNE_RATES, arg.corpora))
     config.data.num_negatives = 0
     config.batch_size = 64
     config.total_steps = arg.steps or 60
@@ -75,7 +64,7 @@ def get_config(arg=None):
   else:
     config.init_from = arg.init_from
     rates = dict(FINETUNE_MIXTURES[arg.mixture], **{n: 1.0 for n in arg.extra.split('+') if n})
-    config.data.datasets = corpus_entries(_built(rates, arg.corpora))
+    config.data.datasets = corpus_entries(built_sets(rates, arg.corpora))
     config.data.num_negatives = arg.hard_negatives
     config.batch_size = 32
     config.total_steps = arg.steps or 40

@@ -29,6 +29,7 @@ from typing import Callable
 from absl import app, flags
 
 from gemini_embed import recipe_projection as projection
+from gemini_embed import run_status
 from gemini_embed.configlib import load_config_file
 from gemini_embed.curate import pipeline
 from gemini_embed.data.corpora.training_sets import FINETUNE_MIXTURES
@@ -85,7 +86,7 @@ def _arg(o: Options, **kw) -> str:
 def _train(o: Options, title: str, workdir: str, arg: str, kind: str) -> Stage:
   config = load_config_file(CONFIG, arg)
   return Stage(title, module('train', f'--config={CONFIG}:{arg}', f'--workdir={workdir}'),
-               lambda: _finished(workdir),
+               lambda: run_status.finished(workdir),
                projected=projection.train_seconds(kind, config.total_steps, config.batch_size),
                note=_draws(config, o.corpora))
 
@@ -102,14 +103,6 @@ def _draws(config, corpora: str) -> str:
     parts.append(f'{name} {draws / rows:.1f}' if rows else f'{name} ? (not built yet)')
   return (f'{config.total_steps} steps × {config.batch_size} examples; epochs per set: '
           + ', '.join(parts))
-
-
-def _finished(workdir: str) -> bool:
-  path = os.path.join(workdir, 'status.json')
-  if not os.path.exists(path):
-    return False
-  with open(path) as f:
-    return json.load(f).get('state') == 'finished'
 
 
 def _count_rows(path: str) -> int | None:

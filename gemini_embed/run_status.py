@@ -16,6 +16,7 @@ command to resume), FAILED_EXIT_CODE when training stopped on an error it names.
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import jax
@@ -34,6 +35,21 @@ class RunFailed(RuntimeError):
   def __init__(self, step: int, message: str):
     super().__init__(message)
     self.step = step
+
+
+def read_status(workdir: str) -> dict | None:
+  """WORKDIR/status.json of a local workdir; None when there is none yet."""
+  path = os.path.join(workdir, STATUS_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def finished(workdir: str) -> bool:
+  """The run reached its last step and said so (a pipeline's stage is done)."""
+  status = read_status(workdir)
+  return bool(status) and status['state'] == 'finished' and status['step'] >= status['total_steps']
 
 
 def write_status(workdir: str, state: str, step: int, total_steps: int,

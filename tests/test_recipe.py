@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from gemini_embed import recipe, recipe_projection
+from gemini_embed import recipe, recipe_projection, run_status
 from gemini_embed.configlib import check_config, load_config_file
 from gemini_embed.curate import pipeline
 from tests.train_fixtures import ROOT
@@ -101,11 +101,9 @@ def test_finished_stages_are_skipped(plans):
   pre, mine = stages[_find(stages, 'pre-finetuning')], stages[_find(stages, 'mine')]
   assert not pre.finished() and not mine.finished()
   os.makedirs(f'{w}/prefinetune')
-  with open(f'{w}/prefinetune/status.json', 'w') as f:
-    json.dump({'state': 'preempted'}, f)
+  run_status.write_status(f'{w}/prefinetune', 'preempted', 3, 10, last_checkpoint=3)
   assert not pre.finished()
-  with open(f'{w}/prefinetune/status.json', 'w') as f:
-    json.dump({'state': 'finished'}, f)
+  run_status.write_status(f'{w}/prefinetune', 'finished', 10, 10, last_checkpoint=10)
   assert pre.finished()
   out = next(a for a in mine.cmd if a.startswith('--out=')).split('=', 1)[1]
   os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -26,7 +26,7 @@ from concurrent import futures
 
 from absl import logging
 
-from gemini_embed import run_status
+from gemini_embed.run_status import finished, read_status
 
 HALVES = ('select', 'report')
 
@@ -59,19 +59,6 @@ def pod_command(point: Point, tpu: str, zone: str) -> list[str]:
   """`launch/pod.py run -- TRAIN_FLAGS`: the pod runs the train command's flags."""
   return [sys.executable, 'launch/pod.py', f'--tpu={tpu}', f'--zone={zone}', 'run', '--',
           *point.train[3:]]
-
-
-def read_status(workdir: str) -> dict | None:
-  path = os.path.join(workdir, run_status.STATUS_FILE)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
-def finished(workdir: str) -> bool:
-  status = read_status(workdir)
-  return bool(status) and status['state'] == 'finished' and status['step'] >= status['total_steps']
 
 
 def evaluated(point: Point, suite: str, dims: list[int]) -> bool:
