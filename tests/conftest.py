@@ -22,3 +22,12 @@ from absl import flags  # noqa: E402
 flags.FLAGS.mark_as_parsed()
 
 assert jax.device_count() == 8, 'tests expect 8 simulated CPU devices'
+
+
+def pytest_collection_modifyitems(items):
+  """Slow tests first, the demo's end-to-end run (minutes) first of all: with two workers
+  (`make test`, pytest-xdist by file) the longest files start at once instead of finishing
+  last on one worker while the other idles."""
+  def key(item):
+    return ('test_demo.py' not in item.nodeid, item.get_closest_marker('slow') is None)
+  items.sort(key=key)  # stable: file order and test order otherwise kept
