@@ -13,8 +13,7 @@ from gemini_embed import sharding
 from gemini_embed.encoding import load_run
 from gemini_embed.eval.embeddings import mrl_view
 from gemini_embed.export import export
-from gemini_embed.models.gguf_import import load_gguf_embedder, read_manifest
-from gemini_embed.models.model_config import TransformerConfig
+from gemini_embed.models.gguf_import import GGUFCheckpoint, gguf_file, load_gguf_embedder
 from tests.export_fixtures import save_run
 from tests.models import real_cache
 from tests.models.real_strings import docstrings
@@ -34,9 +33,7 @@ def real_export(request, tmp_path_factory):
   name = request.param
   root = tmp_path_factory.mktemp(f'real-{name}')
   model_dir = real_cache.model_dir(name)
-  # The manifest's config (models/test_gguf_real.py: equal to the file's): reading it from
-  # the GGUF parses Gemma's 262k-token metadata once more (~7 s).
-  cfg = TransformerConfig.from_config(read_manifest(model_dir)['model']).with_layers(4)
+  cfg = GGUFCheckpoint(gguf_file(model_dir)).config.with_layers(4)
   mesh = sharding.make_mesh({'data': 1}, jax.devices()[:1])
   model, cfg = load_gguf_embedder(model_dir, EMBED_DIM, mesh, sharding.DEFAULT_RULES, cfg=cfg)
   workdir = save_run(str(root / 'run'), model, cfg,
