@@ -3,8 +3,8 @@ the layout other scripts depend on, a results table holding every system, and a 
 runs no stage again.
 
 The corpora are built first with smaller caps than the demo's quick ones and passed with
---corpora: the same builder and the same task types, a dev suite a fraction of the size
-(evaluating the five systems on the demo's own quick suite took ~250 s of the test's 340 s).
+--corpora: the same builder and the same task types, about half the dev-suite rows
+(the evaluate stage took 255 s on the demo's quick suite, 145 s on these; 2 busy cores).
 The peer here is BM25 alone: all-MiniLM-L6-v2 (256-token inputs) took 145 s to score the
 quick corpora, against 243 s for the demo's five systems together (2 busy cores);
 evaluate's MiniLM column is checked on a tiny suite in tests/test_tools.py."""
