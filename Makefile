@@ -29,7 +29,7 @@ $(VENV)/.demo: $(VENV)/.base
 demo: $(VENV)/.demo
 	$(PY) -m gemini_embed.demo --workdir=$(or $(WORKDIR),runs/demo)
 
-# The same pipeline at smoke-test size (~5 min); CI runs it (tests/test_demo.py).
+# The same pipeline at smoke-test size (~5 min); CI runs it on smaller corpora (tests/test_demo.py).
 demo-quick: $(VENV)/.demo
 	$(PY) -m gemini_embed.demo --quick --workdir=$(or $(WORKDIR),runs/demo-quick)
 

@@ -22,6 +22,9 @@ import time
 from absl import app, flags
 from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
+from gemini_embed.models.fetch_offline import default_model_dir
+from gemini_embed.models.gguf_import import MODEL_JSON
+from gemini_embed.run_status import finished
 from gemini_embed.stages import done, latest_step, module, stage
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/demo', 'Where everything goes.')
@@ -78,20 +81,24 @@ def main(argv):
         ['--max_dev=130', '--max_rows=8000', '--max_man_pages=150']
     stage('real corpora (training sets + dev suite)',
           module('data.build_corpora', f'--out={corpora}', *caps))
-  stage(f'offline LLM: {_LLM.value}', module('models.fetch_offline', _LLM.value))
-  if not done(path['init']):  # the untrained starting point, for the table's first column
-    stage('export the untrained init (mean-pooled LLM + random projection)',
-          train(path['init'], f'{common},steps=0,seed={seed}') + ['--config.total_steps=0'], env)
+  # A rerun skips what is done (the manifest is fetch_offline's last write, status.json
+  # says a run finished): each skipped command would only start, load the LLM and exit.
+  stage(f'offline LLM: {_LLM.value}', module('models.fetch_offline', _LLM.value),
+        skip=os.path.exists(os.path.join(default_model_dir(_LLM.value), MODEL_JSON)))
+  # the untrained starting point, for the table's first column
+  stage('export the untrained init (mean-pooled LLM + random projection)',
+        train(path['init'], f'{common},steps=0,seed={seed}') + ['--config.total_steps=0'], env,
+        skip=done(path['init']))
   stage('pre-finetuning on (title, passage) pairs',
-        train(path['prefinetune'], f'{common},seed={seed}'), env)
+        train(path['prefinetune'], f'{common},seed={seed}'), env,
+        skip=finished(path['prefinetune']))
   for name, ft_seed in (('finetune-a', 2 * seed + 1), ('finetune-b', 2 * seed + 2)):
     stage(f'fine-tuning {name} (seed {ft_seed}, task-homogeneous batches)',
           train(path[name], f'{common},stage=finetune,seed={ft_seed},'
-                f'init_from={path["prefinetune"]}'), env)
-  if not done(path['soup']):
-    stage('model soup of the fine-tuned runs',
-          module('soup', f'--inputs={path["finetune-a"]},{path["finetune-b"]}',
-                 f'--output={path["soup"]}'), env)
+                f'init_from={path["prefinetune"]}'), env, skip=finished(path[name]))
+  stage('model soup of the fine-tuned runs',
+        module('soup', f'--inputs={path["finetune-a"]},{path["finetune-b"]}',
+               f'--output={path["soup"]}'), env, skip=done(path['soup']))
   results = os.path.join(out, 'results.json')
   # results.json is current when it scored these checkpoints beside these peers.
   evaluated = dict(steps={r: latest_step(path[r]) for r in RUNS}, peers=sorted(_PEERS.value))

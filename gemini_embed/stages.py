@@ -9,7 +9,12 @@ import sys
 import time
 
 
-def stage(title: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
+def stage(title: str, cmd: list[str], env: dict[str, str] | None = None, *,
+          skip: bool = False) -> None:
+  """Runs CMD, printed first and timed; `skip` (the workdir says it is done) says so instead."""
+  if skip:
+    print(f'\n=== {title}: done, skipped', flush=True)
+    return
   print(f'\n=== {title}\n$ {" ".join(cmd)}', flush=True)
   start = time.time()
   subprocess.run(cmd, check=True, env=env)

@@ -1,6 +1,10 @@
 """`make demo-quick`'s pipeline end to end (real Gemma 3 270M — the default LLM —, real corpora, smoke-test size):
-the layout other scripts depend on, and a results table holding every system.
+the layout other scripts depend on, a results table holding every system, and a rerun that
+runs no stage again.
 
+The corpora are built first with smaller caps than the demo's quick ones and passed with
+--corpora: the same builder and the same task types, about half the dev-suite rows
+(the evaluate stage took 255 s on the demo's quick suite, 145 s on these; 2 busy cores).
 The peer here is BM25 alone: all-MiniLM-L6-v2 (256-token inputs) took 145 s to score the
 quick corpora, against 243 s for the demo's five systems together (2 busy cores);
 evaluate's MiniLM column is checked on a tiny suite in tests/test_tools.py."""
@@ -17,13 +21,24 @@ from tests.train_fixtures import ROOT, train_env
 pytestmark = pytest.mark.slow
 
 SYSTEMS = ('init', 'prefinetune', 'finetune-a', 'finetune-b', 'soup')
+# demo.py's quick caps are --max_dev=40 --max_rows=2000 --max_man_pages=40; a 4-step run
+# reads under 300 rows of a set.
+CORPORA_CAPS = ('--max_dev=8', '--max_rows=300', '--max_man_pages=8', '--gettext_per_catalog=2')
+
+
+def _demo(workdir, corpora):
+  return subprocess.run([sys.executable, '-m', 'gemini_embed.demo', '--quick',
+                         f'--workdir={workdir}', f'--corpora={corpora}', '--peers=bm25'],
+                        env=train_env(1), capture_output=True, text=True, timeout=1200, cwd=ROOT)
 
 
 def test_demo_quick_writes_the_documented_layout(tmp_path):
-  workdir = tmp_path / 'demo'
-  out = subprocess.run([sys.executable, '-m', 'gemini_embed.demo', '--quick',
-                        f'--workdir={workdir}', '--peers=bm25'],
-                       env=train_env(1), capture_output=True, text=True, timeout=1200, cwd=ROOT)
+  workdir, corpora = tmp_path / 'demo', tmp_path / 'corpora'
+  built = subprocess.run([sys.executable, '-m', 'gemini_embed.data.build_corpora',
+                          f'--out={corpora}', *CORPORA_CAPS], env=train_env(1),
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+  assert built.returncode == 0, built.stderr[-4000:]
+  out = _demo(workdir, corpora)
   assert out.returncode == 0, out.stderr[-4000:]
   for name in SYSTEMS:
     assert os.path.exists(workdir / name / 'model.json'), name
@@ -36,10 +51,10 @@ def test_demo_quick_writes_the_documented_layout(tmp_path):
   assert 'Mean(Task)' in out.stdout and 'demo finished' in out.stdout
 
   # Rerunning resumes: nothing is retrained or re-scored, the table is printed again.
-  again = subprocess.run([sys.executable, '-m', 'gemini_embed.demo', '--quick',
-                          f'--workdir={workdir}', '--peers=bm25'],
-                         env=train_env(1), capture_output=True, text=True, timeout=1200, cwd=ROOT)
+  again = _demo(workdir, corpora)
   assert again.returncode == 0, again.stderr[-4000:]
+  assert '\n$ ' not in again.stdout, again.stdout  # no stage's command ran
+  assert again.stdout.count(': done, skipped') == 6  # LLM, init, 3 trainings, soup
   assert 'step compiled' not in again.stderr
   assert 'already scores these checkpoints and peers' in again.stdout
   assert 'Mean(Task)' in again.stdout

@@ -27,7 +27,7 @@ from tests.train_fixtures import (ROOT, final_params, load_config, train_command
                                   write_training_data)
 
 
-TOTAL = 30  # steps of the pre-empted and resumed run (SIGTERM comes after 3)
+TOTAL = 10  # steps of the pre-empted and resumed run (SIGTERM comes after 3)
 
 
 @pytest.fixture(scope='session')

@@ -4,6 +4,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -224,13 +225,15 @@ def test_periodic_dev_retrieval_is_logged_at_every_mrl_dim(tmp_path, data_root):
 
 
 def test_non_finite_loss_stops_with_step_and_metric_and_keeps_last_good_checkpoint(
-    tmp_path, data_root):
-  run_train(tmp_path, data_root, '--config.total_steps=2', '--config.checkpoint.every=1', devices=1)
-  # Resume with a temperature whose logits overflow float32: step 3 is not finite.
-  out = run_train(tmp_path, data_root, '--config.total_steps=4', '--config.checkpoint.every=1',
-                  '--config.loss.temperature=1e-45', devices=1, check=False)
+    tmp_path, data_root, uninterrupted):
+  workdir = tmp_path / 'run'
+  shutil.copytree(uninterrupted, workdir)  # a finished 6-step run, checkpoints 2, 4, 6
+  # Resume with a temperature whose logits overflow float32: step 7 is not finite.
+  out = run_train(workdir, data_root, '--config.total_steps=8', '--config.checkpoint.every=1',
+                  '--config.mesh.fsdp=2', '--config.mesh.tensor=2',
+                  '--config.loss.temperature=1e-45', check=False)
   assert out.returncode == 1
-  assert re.search(r'step 3: metric \S+ is not finite; stopping. '
-                   r'The last good checkpoint is step 2', out.stderr)
-  _, saved = final_params(str(tmp_path))
-  assert saved == 2
+  assert re.search(r'step 7: metric \S+ is not finite; stopping. '
+                   r'The last good checkpoint is step 6', out.stderr)
+  _, saved = final_params(str(workdir))
+  assert saved == 6

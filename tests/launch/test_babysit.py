@@ -18,7 +18,7 @@ from tests.train_fixtures import ROOT, load_config, train_command, train_env, wr
 
 POD = os.path.join(ROOT, 'launch', 'pod.py')
 FAKE = os.path.join(ROOT, 'tests', 'launch', 'fake_gcloud.py')
-TOTAL = 30  # steps of the babysat run
+TOTAL = 10  # steps of the babysat run
 
 
 def _install_stamp() -> str:
@@ -37,8 +37,8 @@ def test_babysit_reruns_a_preempted_run_until_the_completion_marker_says_finishe
   # The worker's install is this environment, already stamped: setup must not reinstall.
   os.symlink(sys.prefix, worker_repo / '.venv')
   (worker_repo / '.install_stamp').write_text(_install_stamp())
-  # Pre-empted at its first checkpoint (step 2) with 28 steps to go, so the fake's 0.1 s
-  # poll always lands before the run could finish. worker_run.sh copies the log every
+  # Pre-empted at its first checkpoint (step 2) with 8 steps and 4 saves to go, so the
+  # fake's 0.1 s poll always lands before the run could finish. worker_run.sh copies the log every
   # LOG_COPY_EVERY_S (60 s on a pod): each run would wait that long after its trainer.
   env = dict(train_env(4), FAKE_SLICE_DIR=str(fake), FAKE_WORKDIR=str(workdir),
              FAKE_PREEMPT_WHEN=str(workdir / 'checkpoints' / '2'), TMPDIR=str(tmp_path),
