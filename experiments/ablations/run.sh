@@ -10,7 +10,9 @@
 set -euo pipefail
 W=${1:-runs/demo}
 PY=${PYTHON:-.venv/bin/python}
-common="corpora=$W/corpora,llm=smollm2,stage=finetune,seed=1,init_from=$W/prefinetune"
+# the demo's LLM (demo.json: gemma3-270m by default, smollm2 with --llm=smollm2)
+LLM=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['llm'])" "$W/demo.json")
+common="corpora=$W/corpora,llm=$LLM,stage=finetune,seed=1,init_from=$W/prefinetune"
 $PY -m gemini_embed.train --config="configs/demo.py:$common,duplicate_mask=false" \
     --workdir="$W/ablate-no-dup-mask"
 $PY -m gemini_embed.train --config="configs/demo.py:$common,hard_negatives=0" \
