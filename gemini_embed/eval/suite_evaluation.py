@@ -143,14 +143,47 @@ def _points(results: dict, label: str) -> dict:
               mean_task=agg['mean_task'], mean_type=agg['mean_type'])
 
 
-def comparison(results: dict, a: str, b: str) -> dict:
-  """Paired bootstrap of system `a` against `b` (labels of results['systems'])."""
-  for label in (a, b):
-    if label not in results['systems']:
-      raise ValueError(f'compare: no system {label!r}; the systems are {list(results["systems"])}')
-  reps_a, reps_b = system_replicates(results, a), system_replicates(results, b)
-  if reps_a is None or reps_b is None:
+def _checked_replicates(results: dict, label: str) -> dict:
+  if label not in results['systems']:
+    raise ValueError(f'compare: no system {label!r}; the systems are {list(results["systems"])}')
+  reps = system_replicates(results, label)
+  if reps is None:
     raise ValueError('compare: these results have no bootstrap (per-item scores and '
                      'bootstrap.replicates > 0 are needed)')
+  return reps
+
+
+def comparison(results: dict, a: str, b: str) -> dict:
+  """Paired bootstrap of system `a` against `b` (labels of results['systems'])."""
+  reps_a, reps_b = _checked_replicates(results, a), _checked_replicates(results, b)
   return dict(a=a, b=b, **bootstrap.compare(reps_a, reps_b, _points(results, a),
                                             _points(results, b), results['bootstrap']['level']))
+
+
+def _mean_of_trees(trees: list[dict]) -> dict:
+  """The element-wise mean of `suite_replicates` (or `_points`) trees; None where any is."""
+  def mean(values):
+    return None if any(v is None for v in values) else sum(values) / len(values)
+  first = trees[0]
+  return dict(tasks={t: mean([x['tasks'].get(t) for x in trees]) for t in first['tasks']},
+              type_means={y: mean([x['type_means'].get(y) for x in trees])
+                          for y in first['type_means']},
+              mean_task=mean([x['mean_task'] for x in trees]),
+              mean_type=mean([x['mean_type'] for x in trees]))
+
+
+def pooled_comparison(results: dict, pairs: list[tuple[str, str]]) -> dict:
+  """Paired bootstrap of the mean difference over `pairs` (A_i, B_i): a lever decided with
+  several seeds, seed i's run with it against seed i's run without. Each side's systems
+  are averaged replicate by replicate (every system sees the same query resamples:
+  bootstrap.item_draws is keyed by task), so the interval is the mean difference's."""
+  if not pairs:
+    raise ValueError('compare: pooling needs at least one A,B pair')
+  sides = []
+  for side in (0, 1):
+    labels = [pair[side] for pair in pairs]
+    sides.append((_mean_of_trees([_checked_replicates(results, x) for x in labels]),
+                  _mean_of_trees([_points(results, x) for x in labels]), '+'.join(labels)))
+  (reps_a, points_a, a), (reps_b, points_b, b) = sides
+  return dict(a=f'mean({a})', b=f'mean({b})', **bootstrap.compare(
+      reps_a, reps_b, points_a, points_b, results['bootstrap']['level']))

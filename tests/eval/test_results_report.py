@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gemini_embed.eval import Bm25Okapi, evaluate_tasks, load_suite, write_results
-from gemini_embed.eval.suite_evaluation import aggregate, comparison
+from gemini_embed.eval.suite_evaluation import aggregate, comparison, pooled_comparison
 from tests.eval.synthetic_suite import WIDTH, OracleEncoder, ShuffledEncoder, write_suite
 
 
@@ -69,12 +69,41 @@ def test_comparison_is_in_the_json_the_markdown_and_the_compare_tool(written):
   assert entry['mean_task']['interval'][0] > 0
   assert 'oracle@16 vs shuffled@16' in paths['markdown'].read_text()
   done = subprocess.run([sys.executable, '-m', 'gemini_embed.eval.compare',
-                         f'--results={paths["json"]}', '--compare=shuffled@16,oracle@16'],
+                         f'--results={paths["json"]}', '--compare=shuffled@16,oracle@16',
+                         '--compare=shuffled@8,oracle@8', '--pooled'],
                         capture_output=True, text=True, check=True)
   line = next(x for x in done.stdout.splitlines() if x.strip().startswith('Mean(Task)'))
   assert line.split()[-1] == '0.000'  # P(shuffled > oracle)
+  pooled = done.stdout.split('mean(shuffled@16+shuffled@8) vs mean(oracle@16+oracle@8)')[1]
+  line = next(x for x in pooled.splitlines() if x.strip().startswith('Mean(Task)'))
+  assert line.split()[-1] == '0.000'
   with pytest.raises(ValueError, match="no system 'nobody@1'"):
     comparison(results, 'nobody@1', 'oracle@16')
+
+
+def test_pooled_comparison_is_the_mean_difference_over_the_pairs(written):
+  results, _ = written
+  single = comparison(results, 'shuffled@16', 'oracle@16')
+  # One pair pooled with itself is that pair: the same difference, interval and P.
+  twice = pooled_comparison(results, [('shuffled@16', 'oracle@16')] * 2)
+  for agg in ('mean_task', 'mean_type'):
+    assert twice[agg]['difference'] == pytest.approx(single[agg]['difference'])
+    assert twice[agg]['interval'] == pytest.approx(single[agg]['interval'])
+    assert twice[agg]['p_a_greater'] == single[agg]['p_a_greater']
+  # Two seeds' pairs: the point is the mean of the two differences (hand arithmetic on the
+  # aggregates), and the shuffled encoder loses to the oracle in every replicate.
+  other = comparison(results, 'shuffled@8', 'oracle@8')
+  both = pooled_comparison(results, [('shuffled@16', 'oracle@16'), ('shuffled@8', 'oracle@8')])
+  agg = results['aggregates']
+  by_hand = ((agg['shuffled@16']['mean_task'] - agg['oracle@16']['mean_task'])
+             + (agg['shuffled@8']['mean_task'] - agg['oracle@8']['mean_task'])) / 2
+  assert both['mean_task']['difference'] == pytest.approx(by_hand)
+  assert both['mean_task']['difference'] == pytest.approx(
+      (single['mean_task']['difference'] + other['mean_task']['difference']) / 2)
+  assert both['mean_task']['p_a_greater'] == 0.0 and both['mean_task']['interval'][1] < 0
+  assert (both['a'], both['b']) == ('mean(shuffled@16+shuffled@8)', 'mean(oracle@16+oracle@8)')
+  with pytest.raises(ValueError, match='at least one'):
+    pooled_comparison(results, [])
 
 
 def test_plot_is_a_png(written):
