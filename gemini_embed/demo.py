@@ -22,8 +22,7 @@ import time
 from absl import app, flags
 from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
-from gemini_embed.models.fetch_offline import default_model_dir
-from gemini_embed.models.gguf_import import MODEL_JSON
+from gemini_embed.models.fetch_offline import fetched
 from gemini_embed.run_status import finished
 from gemini_embed.stages import done, latest_step, module, stage
 
@@ -84,7 +83,7 @@ def main(argv):
   # A rerun skips what is done (the manifest is fetch_offline's last write, status.json
   # says a run finished): each skipped command would only start, load the LLM and exit.
   stage(f'offline LLM: {_LLM.value}', module('models.fetch_offline', _LLM.value),
-        skip=os.path.exists(os.path.join(default_model_dir(_LLM.value), MODEL_JSON)))
+        skip=fetched(_LLM.value))
   # the untrained starting point, for the table's first column
   stage('export the untrained init (mean-pooled LLM + random projection)',
         train(path['init'], f'{common},steps=0,seed={seed}') + ['--config.total_steps=0'], env,

@@ -33,8 +33,7 @@ from gemini_embed import run_status
 from gemini_embed.configlib import load_config_file
 from gemini_embed.curate import pipeline
 from gemini_embed.data.corpora.training_sets import FINETUNE_MIXTURES
-from gemini_embed.models.fetch_offline import MODELS, default_model_dir
-from gemini_embed.models.gguf_import import MODEL_JSON
+from gemini_embed.models.fetch_offline import MODELS, fetched
 from gemini_embed.stages import done, latest_step, module, stage
 
 FLAGS = flags.FLAGS
@@ -190,7 +189,7 @@ def plan(o: Options) -> list[Stage]:
                   projected=None if o.tiny else {'cpu (2 cores)': projection.CORPORA_SECONDS})]
   if o.llm in MODELS:
     stages.append(Stage(f'offline LLM: {o.llm}', module('models.fetch_offline', o.llm),
-                        lambda: os.path.exists(os.path.join(default_model_dir(o.llm), MODEL_JSON))))
+                        lambda: fetched(o.llm)))
   stages.append(_train(o, 'pre-finetuning on (title, passage) pairs, large batch', pre,
                        _arg(o, stage='prefinetune', corpora=c), 'prefinetune'))
   ft_corpora, extra = c, ''
@@ -266,7 +265,7 @@ def _cell(seconds: float | None, floor: bool) -> str:
 def run(stages: list[Stage], env: dict[str, str]) -> None:
   for s in stages:
     if s.finished():
-      print(f'\n=== {s.title}: done, skipped', flush=True)
+      stage(s.title, s.cmd or [], env, skip=True)
       continue
     if s.cmd:
       stage(s.title, s.cmd, env)

@@ -58,6 +58,11 @@ def default_model_dir(name: str) -> str:
   return os.path.join(root, name)
 
 
+def fetched(name: str) -> bool:
+  """The model directory is complete: its manifest is fetch's last write."""
+  return os.path.exists(os.path.join(default_model_dir(name), MODEL_JSON))
+
+
 def use_offline_model(config, name: str) -> None:
   """Points an experiment config at NAME's model directory (configs' `init=NAME`)."""
   spec = _spec(name)
