@@ -1,7 +1,8 @@
 r"""The curation experiment: what each LLM data-engine step does to the demo's fine-tune.
 
     python experiments/curation/run.py --demo=runs/demo [--llm=gemma3-270m] [--k=8] \
-        [--seeds=1,2,3] [--variants=a,b,c,d,e,f] [--only=curate|train|evaluate] [--dry_run]
+        [--seeds=1,2,3] [--variants=a,b,c,d,e,f] [--threshold=3|q0.2] [--min_rating=3|q0.5] \
+        [--only=curate|train|evaluate] [--dry_run]
 
 From the demo's pre-finetuned model (DEMO/prefinetune, trained without hard
 negatives: the miner's embedder), fine-tune with the task mixture in six variants,
@@ -51,6 +52,8 @@ flags.DEFINE_enum('only', None, ['curate', 'train', 'evaluate'], 'Run one stage.
 flags.DEFINE_integer('max_rows', 0, 'Cap rows per set (0: the rows the fine-tune consumes).')
 flags.DEFINE_string('threshold', '3', 'curate.filter --threshold: an expected grade (1–5) or '
                     'a quantile of the run\'s grades, e.g. q0.2.')
+flags.DEFINE_string('min_rating', '3', 'curate.synthesize_queries --min_rating: the '
+                    "auto-rater's grade (1–5) kept, or a quantile, e.g. q0.5.")
 flags.DEFINE_integer('per_label', 8, 'synthesize_classification texts per label.')
 flags.DEFINE_bool('dry_run', False, 'Print the commands and the projected LLM work only.')
 flags.DEFINE_string('python', sys.executable, 'The interpreter for the tools.')
@@ -86,6 +89,7 @@ def curation(w: str) -> pipeline.Curation:
   return pipeline.Curation(root=w, corpora=os.path.join(FLAGS.demo, 'corpora'),
                            embedder=os.path.join(FLAGS.demo, 'prefinetune'), llm=FLAGS.llm,
                            python=FLAGS.python, k=FLAGS.k, threshold=FLAGS.threshold,
+                           min_rating=FLAGS.min_rating,
                            per_label=FLAGS.per_label)
 
 

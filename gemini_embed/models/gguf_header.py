@@ -1,9 +1,11 @@
-"""A bounded scan of a GGUF file's header, run before gguf.GGUFReader sees the file.
+"""Reads a GGUF file's header (metadata and tensor table) in one bounded pass.
 
-GGUFReader trusts every count in the file: an array length of 2**62 makes it loop and
-allocate without bound, and a truncated file, a huge count or an offset past the end
-surfaces as a bare IndexError/ValueError. This walks the same layout (llama.cpp's
-docs/gguf.md, versions 2 and 3) without building anything per element:
+The gguf package's GGUFReader trusts every count in the file (an array length of 2**62
+makes it loop and allocate without bound; a truncated file, a huge count or an offset
+past the end surfaces as a bare IndexError/ValueError) and builds ~700 bytes of numpy
+views per metadata element (Gemma 3's 262k-token vocabulary: ~15 s per process). This
+walks llama.cpp's layout (docs/gguf.md, versions 2 and 3) once, checking each count
+against the bytes left before reading what it counts:
 
     magic 'GGUF' | version u32 | tensor count u64 | kv count u64
     kv × (key string, value type u32, value)       string = u64 length + UTF-8 bytes
@@ -13,17 +15,21 @@ docs/gguf.md, versions 2 and 3) without building anything per element:
 
 Every count, string and array length must fit in the bytes left given the smallest size
 its elements can have, and every tensor must lie inside the data section. Every error is
-a ValueError that names the file and the offset.
+a ValueError that names the file and the offset (or the key). Metadata values come out as
+Python values (what GGUFReader's `ReaderField.contents()` returns), arrays of numbers in
+one numpy read; tensors as memory-mapped numpy views shaped as GGUFReader shapes them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 import os
 import struct
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import gguf
+import numpy as np
 
 VT = gguf.GGUFValueType
 _SCALAR_SIZES = {VT.UINT8: 1, VT.INT8: 1, VT.BOOL: 1, VT.UINT16: 2, VT.INT16: 2, VT.UINT32: 4,
@@ -32,22 +38,61 @@ _MIN_SIZES = {**_SCALAR_SIZES, VT.STRING: 8, VT.ARRAY: 4 + 8}
 _KV_MIN_SIZE = 8 + 4 + 1            # empty key, value type, a one-byte value
 _TENSOR_MIN_SIZE = 8 + 4 + 4 + 8    # empty name, n_dims = 0, ggml type, offset
 _MAX_NESTING = 8
-# GGUFReader builds ~700 bytes of numpy views per metadata entry, array element and tensor
-# (~9 µs each). The largest real vocabularies (Gemma 3: 262k tokens, scores and types) need
-# under 800k; this cap keeps a hostile file under ~20 s and ~1.5 GB of parsing.
+# Every metadata entry, array element and tensor becomes a Python object (~50-100 bytes).
+# The largest real vocabularies (Gemma 3: 262k tokens, scores and types) need under 800k;
+# this cap keeps a hostile file's metadata to a few hundred MB and a few seconds.
 MAX_ITEMS = 2**21
 _SUPPORTED_VERSIONS = (2, 3)
+_NUMPY_TYPES = {VT.UINT8: np.uint8, VT.INT8: np.int8, VT.BOOL: np.bool_, VT.UINT16: np.uint16,
+                VT.INT16: np.int16, VT.UINT32: np.uint32, VT.INT32: np.int32,
+                VT.FLOAT32: np.float32, VT.UINT64: np.uint64, VT.INT64: np.int64,
+                VT.FLOAT64: np.float64}
+# Unquantised tensor types read as their numpy dtype (GGUFReader's choice); the rest as bytes.
+_PLAIN_TENSOR_TYPES = {'F16': np.float16, 'F32': np.float32, 'F64': np.float64, 'I8': np.int8,
+                       'I16': np.int16, 'I32': np.int32, 'I64': np.int64}
 
 
-def check_gguf_header(path: str) -> None:
-  """Raises ValueError (naming `path`) unless gguf.GGUFReader can parse `path` safely."""
+@dataclasses.dataclass(frozen=True)
+class TensorInfo:
+  name: str
+  tensor_type: gguf.GGMLQuantizationType
+  shape: tuple[int, ...]   # the file's dims, fastest-varying first
+  data: np.ndarray         # memory-mapped; reversed dims (bytes per row last if quantised)
+
+
+@dataclasses.dataclass(frozen=True)
+class GGUFHeader:
+  path: str
+  fields: dict[str, Any]   # key → value; GGUF.version / tensor_count / kv_count first
+  tensors: list[TensorInfo]
+  data_offset: int         # where the data section starts
+
+
+def read_gguf_header(path: str) -> GGUFHeader:
+  """The metadata and tensors of the GGUF file at `path`; a ValueError naming `path`
+  (and the offset or key) if the file is truncated, corrupt or hostile."""
   with open(path, 'rb') as f:
     size = os.fstat(f.fileno()).st_size
     if size < 4 + 4 + 8 + 8:
       raise ValueError(f'{path}: GGUF header: the file is {size} bytes, shorter than a GGUF '
                        'header; it is truncated or not a GGUF model')
     with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-      _Scan(path, data, size).run()
+      scan = _Scan(path, data, size)
+      scan.run()
+  bytes_ = np.memmap(path, dtype=np.uint8, mode='r')
+  tensors = [_tensor_view(t, bytes_, scan.data_offset, scan.order) for t in scan.tensors]
+  return GGUFHeader(path, scan.fields, tensors, scan.data_offset)
+
+
+def _tensor_view(t: tuple, bytes_: np.ndarray, data_offset: int, order: str) -> TensorInfo:
+  name, offset, end, dims, qtype = t
+  np_dims = tuple(reversed(dims))
+  dtype = _PLAIN_TENSOR_TYPES.get(qtype.name)
+  if dtype is None:
+    np_dims, dtype = gguf.quants.quant_shape_to_byte_shape(np_dims, qtype), np.uint8
+  raw = bytes_[data_offset + offset:data_offset + end]
+  return TensorInfo(name, qtype, tuple(dims),
+                    raw.view(np.dtype(dtype).newbyteorder(order)).reshape(np_dims))
 
 
 class _Scan:
@@ -58,7 +103,10 @@ class _Scan:
     self.pos = 0
     self.order = '<'
     self.items = 0
+    self.fields: dict[str, Any] = {}
+    self.tensors: list[tuple] = []     # (name, offset, end, dims, ggml type)
     self.tensor_names: set[str] = set()
+    self.data_offset = 0
 
   def fail(self, what: str, hint: str = 'the file is corrupt or not a GGUF model') -> NoReturn:
     raise ValueError(f'{self.path}: GGUF header: {what}; {hint}')
@@ -69,7 +117,7 @@ class _Scan:
       self.fail(f'{what} at offset {self.pos} needs {n} bytes but the file ends at '
                 f'{self.size}', 'the file is truncated or not a GGUF model')
 
-  def unpack(self, fmt: str, what: str) -> int:
+  def unpack(self, fmt: str, what: str) -> Any:
     n = struct.calcsize(fmt)
     self.need(n, what)
     (value,) = struct.unpack_from(self.order + fmt, self.data, self.pos)
@@ -90,13 +138,16 @@ class _Scan:
       self.fail(f'{where}: more than {MAX_ITEMS} metadata entries, array elements and '
                 'tensors in all (a limit far above any real model)')
 
-  def skip_string(self, what: str) -> None:
-    n = self.count(f'{what}: string length', 1)
-    self.pos += n
+  def decode(self, raw: bytes, at: int, where: str) -> str:
+    try:
+      return raw.decode('utf-8')
+    except UnicodeDecodeError as e:
+      raise ValueError(f'{self.path}: metadata {where}: the string at offset {at} is not '
+                       f'valid UTF-8 ({e}); the file is corrupt') from None
 
-  def skip_strings(self, n: int, where: str) -> None:
-    """skip_string n times (a vocabulary: 262k strings), without the per-call overhead."""
-    data, size, fmt, pos = self.data, self.size, self.order + 'Q', self.pos
+  def strings(self, n: int, where: str) -> list[str]:
+    """n length-prefixed strings (a vocabulary: 262k of them), bounds-checked, decoded."""
+    data, size, fmt, pos, out = self.data, self.size, self.order + 'Q', self.pos, []
     for _ in range(n):
       if pos + 8 > size:
         self.pos = pos
@@ -105,11 +156,13 @@ class _Scan:
       if length > size - pos - 8:
         self.fail(f'{where}: string length {length} at offset {pos} exceeds the file size '
                   f'({size} bytes)')
+      out.append(self.decode(data[pos + 8:pos + 8 + length], pos, where))
       pos += 8 + length
     self.pos = pos
+    return out
 
   def name(self, what: str) -> str:
-    """A key or tensor name: GGUFReader decodes these as UTF-8 while it parses."""
+    """A key or tensor name."""
     n = self.count(f'{what}: string length', 1)
     raw = self.data[self.pos:self.pos + n]
     try:
@@ -133,30 +186,30 @@ class _Scan:
                 're-convert the model with a current llama.cpp')
     tensor_count = self.unpack('Q', 'tensor count')
     kv_count = self.count('key/value count', _KV_MIN_SIZE)
+    self.fields = {'GGUF.version': version, 'GGUF.tensor_count': tensor_count,
+                   'GGUF.kv_count': kv_count}
     self.add_items(kv_count, 'key/value count')
     alignment = self.key_values(kv_count)
     if tensor_count * _TENSOR_MIN_SIZE > self.size - self.pos:
       self.fail(f'tensor count {tensor_count} (at offset 8) exceeds the file size '
                 f'({self.size} bytes)')
     self.add_items(tensor_count, 'tensor count')
-    tensors = [self.tensor_info() for _ in range(tensor_count)]
-    data_start = -(-self.pos // alignment) * alignment
-    for name, at, end in tensors:
-      if data_start + end > self.size:
+    self.tensors = [self.tensor_info() for _ in range(tensor_count)]
+    self.data_offset = -(-self.pos // alignment) * alignment
+    for name, at, end, _, _ in self.tensors:
+      if self.data_offset + end > self.size:
         self.fail(f"tensor '{name}' (data offset {at}, {end - at} bytes) lies past the end of "
-                  f'the file ({self.size} bytes, data section from {data_start})',
+                  f'the file ({self.size} bytes, data section from {self.data_offset})',
                   'the file is truncated or corrupt')
 
   def key_values(self, count: int) -> int:
-    """Walks the metadata; returns general.alignment."""
-    seen = {'GGUF.version', 'GGUF.tensor_count', 'GGUF.kv_count'}   # GGUFReader's own fields
+    """Reads the metadata into `fields`; returns general.alignment."""
     alignment = gguf.GGUF_DEFAULT_ALIGNMENT
     for _ in range(count):
       at = self.pos
       key = self.name('key')
-      if key in seen:
+      if key in self.fields:
         self.fail(f"key '{key}' at offset {at} appears twice")
-      seen.add(key)
       vtype = self.value_type(f"key '{key}'")
       if key == gguf.Keys.General.ALIGNMENT:
         if vtype != VT.UINT32:
@@ -164,8 +217,9 @@ class _Scan:
         alignment = self.unpack('I', key)
         if alignment == 0 or alignment & (alignment - 1):
           self.fail(f'{key}={alignment} is not a power of two')
+        self.fields[key] = alignment
       else:
-        self.value(vtype, f"key '{key}'", depth=0)
+        self.fields[key] = self.value(vtype, f"key '{key}'", depth=0)
     return alignment
 
   def value_type(self, where: str) -> gguf.GGUFValueType:
@@ -176,28 +230,33 @@ class _Scan:
     except ValueError:
       self.fail(f'{where}: value type {raw} at offset {at} is unknown')
 
-  def value(self, vtype: gguf.GGUFValueType, where: str, depth: int) -> None:
+  def value(self, vtype: gguf.GGUFValueType, where: str, depth: int) -> Any:
     if vtype in _SCALAR_SIZES:
       self.need(_SCALAR_SIZES[vtype], f'{where}: {vtype.name} value')
-      self.pos += _SCALAR_SIZES[vtype]
-    elif vtype == VT.STRING:
-      self.skip_string(where)
-    else:
-      if depth == _MAX_NESTING:
-        self.fail(f'{where}: arrays nested more than {_MAX_NESTING} deep at offset {self.pos}')
-      itype = self.value_type(f'{where}: array item')
-      n = self.count(f'{where}: array length', _MIN_SIZES[itype])
-      self.add_items(n, where)
-      if itype in _SCALAR_SIZES:
-        self.pos += n * _SCALAR_SIZES[itype]
-      elif itype == VT.STRING:
-        self.skip_strings(n, where)
-      else:
-        for _ in range(n):
-          self.value(itype, where, depth + 1)
+      return self.scalars(vtype, 1)[0]
+    if vtype == VT.STRING:
+      return self.strings(1, where)[0]
+    if depth == _MAX_NESTING:
+      self.fail(f'{where}: arrays nested more than {_MAX_NESTING} deep at offset {self.pos}')
+    itype = self.value_type(f'{where}: array item')
+    n = self.count(f'{where}: array length', _MIN_SIZES[itype])
+    self.add_items(n, where)
+    if itype in _SCALAR_SIZES:
+      return self.scalars(itype, n)
+    if itype == VT.STRING:
+      return self.strings(n, where)
+    return [self.value(itype, where, depth + 1) for _ in range(n)]
 
-  def tensor_info(self) -> tuple[str, int, int]:
-    """(name, data offset, end offset) of one tensor, relative to the data section."""
+  def scalars(self, vtype: gguf.GGUFValueType, n: int) -> list:
+    """n numbers of `vtype` (bounds checked by the caller), as Python values."""
+    dtype = np.dtype(_NUMPY_TYPES[vtype]).newbyteorder(self.order)
+    out = np.frombuffer(self.data, dtype, count=n, offset=self.pos).tolist()
+    self.pos += n * _SCALAR_SIZES[vtype]
+    return out
+
+  def tensor_info(self) -> tuple:
+    """(name, data offset, end offset, dims, ggml type) of one tensor; offsets relative to
+    the data section."""
     at = self.pos
     name = self.name('tensor name')
     where = f"tensor '{name}'"
@@ -222,5 +281,4 @@ class _Scan:
     for d in dims:
       elements *= d
     offset = self.unpack('Q', f'{where}: data offset')
-    return name, offset, offset + elements * type_size // block
-
+    return name, offset, offset + elements * type_size // block, dims, qtype

@@ -1,6 +1,6 @@
 """Import a GGUF file (llama.cpp's format) into a sharded Embedder.
 
-    model.gguf ──check_gguf_header (gguf_header.py) → GGUFReader (memory-mapped)──▶
+    model.gguf ──read_gguf_header (gguf_header.py: one bounded pass, memory-mapped)──▶
         per tensor, one at a time: dequantise (gguf.quants) → undo llama.cpp's
         conventions → HF name, HF layout [out, in]
     ──param_import.load_embedder──▶ sharded Embedder
@@ -34,7 +34,7 @@ from flax import nnx
 
 from gemini_embed.models.embedder import Embedder
 from gemini_embed.models.gguf_config import model_config_from_gguf
-from gemini_embed.models.gguf_header import check_gguf_header
+from gemini_embed.models.gguf_header import GGUFHeader, read_gguf_header
 from gemini_embed.models.model_config import TransformerConfig
 from gemini_embed.models.param_import import load_embedder
 
@@ -57,14 +57,12 @@ _PLAIN = re.compile(r'^(\w+)\.(weight|bias)$')
 
 
 @functools.lru_cache(maxsize=2)
-def _open(path: str, _mtime_ns: int, _size: int) -> gguf.GGUFReader:
-  # Parsing a 262k-token vocabulary takes seconds; config, tokenizer and weights share one reader.
-  # GGUFReader trusts the file's counts and offsets: the bounded scan checks them first.
-  check_gguf_header(path)
-  return gguf.GGUFReader(path, 'r')
+def _open(path: str, _mtime_ns: int, _size: int) -> GGUFHeader:
+  # Config, tokenizer and weights share one read of the header.
+  return read_gguf_header(path)
 
 
-def open_reader(path: str) -> gguf.GGUFReader:
+def open_reader(path: str) -> GGUFHeader:
   st = os.stat(path)
   return _open(os.path.realpath(path), st.st_mtime_ns, st.st_size)
 
@@ -92,14 +90,7 @@ class GGUFCheckpoint:
 
   # ---- metadata --------------------------------------------------------------
   def metadata(self, key: str, default: Any = None) -> Any:
-    field = self.reader.fields.get(key)
-    if field is None:
-      return default
-    try:
-      return field.contents()
-    except UnicodeDecodeError as e:
-      raise ValueError(f'{self.path}: metadata key {key}: a string is not valid UTF-8 ({e}); '
-                       'the file is corrupt') from None
+    return self.reader.fields.get(key, default)
 
   # ---- TensorSource -------------------------------------------------------------
   def names(self) -> list[str]:

@@ -9,7 +9,9 @@ read-only.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 
 from gemini_embed.models import fetch_offline
@@ -18,7 +20,9 @@ from gemini_embed.models.gguf_import import gguf_file
 
 @functools.cache
 def _root() -> str:
-  return tempfile.mkdtemp(prefix='gemini_embed-real-')
+  root = tempfile.mkdtemp(prefix='gemini_embed-real-')
+  atexit.register(shutil.rmtree, root, ignore_errors=True)   # ~370 MB per process
+  return root
 
 
 @functools.cache

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from gemini_embed.models.gguf_import import GGUFCheckpoint, open_reader
-from gemini_embed.models.gguf_tokenizer import gguf_tokenizer
 
 TOKENS = ['<unk>', 'a', 'b', 'ab']
 EMBED = np.arange(4 * 8, dtype=np.float32).reshape(4, 8)
@@ -197,7 +196,7 @@ def test_arrays_nested_too_deep_are_refused(tmp_path):
 
 def test_big_endian_file_is_scanned_in_its_byte_order(tmp_path):
   path = write_tiny(tmp_path / 'big.gguf', gguf.GGUFEndian.BIG)
-  assert open_reader(path).fields['tokenizer.ggml.tokens'].contents() == TOKENS
+  assert_reads_like_gguf_reader(path)
   raw = bytearray(open(path, 'rb').read())
   _set(raw, 8, '>Q', 2**60)
   crafted = tmp_path / 'big-crafted.gguf'
@@ -211,9 +210,8 @@ def test_string_value_not_utf8_names_file_and_key(valid, tmp_path):
   raw[_token_ab(raw) + 8] = 0xff
   path = tmp_path / 'token.gguf'
   path.write_bytes(raw)
-  ckpt = GGUFCheckpoint(str(path))
-  with pytest.raises(ValueError, match=rf'{path}: metadata key tokenizer\.ggml\.tokens.*UTF-8'):
-    gguf_tokenizer(ckpt.metadata, str(path))
+  with pytest.raises(ValueError, match=rf"{path}: metadata key 'tokenizer\.ggml\.tokens'.*UTF-8"):
+    GGUFCheckpoint(str(path))
 
 
 def test_valid_file_reads_as_before(valid):
@@ -222,6 +220,18 @@ def test_valid_file_reads_as_before(valid):
   assert ckpt.metadata('tokenizer.ggml.tokens') == TOKENS
   np.testing.assert_array_equal(ckpt.tensor('model.embed_tokens.weight'), EMBED)
   np.testing.assert_array_equal(ckpt.tensor('model.layers.0.mlp.up_proj.weight'), UP)
-  reader = open_reader(valid)
-  ref = gguf.GGUFReader(valid)
-  assert list(reader.fields) == list(ref.fields) and reader.data_offset == ref.data_offset
+  assert_reads_like_gguf_reader(valid)
+
+
+def assert_reads_like_gguf_reader(path: str) -> None:
+  """Every field's value and every tensor's name, type, shape and bytes as the gguf
+  package's GGUFReader reads them (the reference)."""
+  header, ref = open_reader(path), gguf.GGUFReader(path)
+  assert list(header.fields) == list(ref.fields) and header.data_offset == ref.data_offset
+  for key, field in ref.fields.items():
+    assert header.fields[key] == field.contents(), key
+  assert [t.name for t in header.tensors] == [t.name for t in ref.tensors]
+  for ours, theirs in zip(header.tensors, ref.tensors):
+    assert ours.tensor_type == theirs.tensor_type and ours.shape == tuple(theirs.shape)
+    assert ours.data.dtype == theirs.data.dtype and ours.data.shape == theirs.data.shape
+    np.testing.assert_array_equal(ours.data, theirs.data)
