@@ -41,6 +41,7 @@ from absl import app, flags
 
 from gemini_embed.curate import pipeline
 from gemini_embed.curate.pipeline import SYNTHETIC_CLASSIFICATION, SYNTHETIC_QUERIES
+from gemini_embed.eval.suite_evaluation import pooled_comparison
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('demo', 'runs/demo', 'The demo workdir (corpora/, prefinetune/).')
@@ -151,22 +152,41 @@ def evaluate(w: str, runs: dict[str, str]) -> None:
     write_table(w)
 
 
+def _interval(d: dict | None) -> str:
+  if not d:
+    return '—'
+  return (f'{100 * d["difference"]:+.2f} [{100 * d["interval"][0]:+.2f}, '
+          f'{100 * d["interval"][1]:+.2f}]')
+
+
 def write_table(w: str) -> None:
-  """results.md: per variant, Mean(Task) ×100 of each seed, their mean ± sd, and the
-  paired differences against a (same seed) with their bootstrap intervals."""
+  """results.md: per variant, Mean(Task) ×100 of each seed, their mean ± sd, the paired
+  differences against a (same seed) with their bootstrap intervals, and the pooled one
+  (the mean difference over the seeds, eval.compare --pooled) with P(variant > a); then
+  the pooled difference per task type. Decide on select, report on report."""
   lines = ['| half | variant | Mean(Task) per seed | mean ± sd | vs a, paired per seed '
-           '[interval] |', '|---|---|---|---|---|']
+           '[interval] | vs a, pooled over seeds [interval], P(> a) |', '|---|---|---|---|---|---|']
+  by_type = {}
   for half in ('select', 'report'):
     res = json.load(open(os.path.join(w, f'results-{half}.json')))
     cmp = {(c['a'], c['b']): c['mean_task'] for c in res.get('comparisons', [])}
     for v in FLAGS.variants:
       scores = [100 * res['aggregates'][f'{v}{s}@768']['mean_task'] for s in FLAGS.seeds]
-      diffs = [cmp.get((f'{v}{s}@768', f'a{s}@768')) for s in FLAGS.seeds]
-      text = '; '.join(f'{100 * d["difference"]:+.2f} [{100 * d["interval"][0]:+.2f}, '
-                       f'{100 * d["interval"][1]:+.2f}]' for d in diffs if d) or '—'
+      pairs = [(f'{v}{s}@768', f'a{s}@768') for s in FLAGS.seeds]
+      text = '; '.join(_interval(cmp.get(p)) for p in pairs)
+      pooled = '—'
+      if v != 'a' and 'a' in FLAGS.variants:
+        pc = pooled_comparison(res, pairs)
+        pooled = f'{_interval(pc["mean_task"])}, {pc["mean_task"]["p_a_greater"]:.2f}'
+        by_type[(half, v)] = pc['type_means']
       lines.append(f'| {half} | {v} | {", ".join(f"{x:.2f}" for x in scores)} | '
                    f'{np.mean(scores):.2f} ± {np.std(scores, ddof=1) if len(scores) > 1 else 0:.2f}'
-                   f' | {text} |')
+                   f' | {text} | {pooled} |')
+  types = sorted({y for d in by_type.values() for y in d})
+  lines += ['', '| half | variant vs a, pooled | ' + ' | '.join(types) + ' |',
+            '|---|---|' + '---|' * len(types)]
+  lines += [f'| {half} | {v} | ' + ' | '.join(_interval(d.get(y)) for y in types) + ' |'
+            for (half, v), d in by_type.items()]
   with open(os.path.join(w, 'results.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   print('\n'.join(lines))
