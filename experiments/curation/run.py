@@ -2,6 +2,7 @@ r"""The curation experiment: what each LLM data-engine step does to the demo's f
 
     python experiments/curation/run.py --demo=runs/demo [--llm=gemma3-270m] [--k=8] \
         [--seeds=1,2,3] [--variants=a,b,c,d,e,f] [--threshold=3|q0.2] [--min_rating=3|q0.5] \
+        [--skip_mining=SET,...] \
         [--only=curate|train|evaluate] [--dry_run]
 
 From the demo's pre-finetuned model (DEMO/prefinetune, trained without hard
@@ -50,6 +51,8 @@ flags.DEFINE_integer('k', 8, 'Neighbours mined per query.')
 flags.DEFINE_list('seeds', ['1', '2', '3'], 'Fine-tune seeds.')
 flags.DEFINE_list('variants', list('abcdef'), 'Variants to run.')
 flags.DEFINE_enum('only', None, ['curate', 'train', 'evaluate'], 'Run one stage.')
+flags.DEFINE_list('skip_mining', [], 'Sets not mined (too slow for the time at hand): they '
+                  'keep the builder\'s structural negatives in every variant.')
 flags.DEFINE_integer('max_rows', 0, 'Cap rows per set (0: the rows the fine-tune consumes).')
 flags.DEFINE_string('threshold', '3', 'curate.filter --threshold: an expected grade (1–5) or '
                     'a quantile of the run\'s grades, e.g. q0.2.')
@@ -100,6 +103,8 @@ def curate(w: str, sets: dict[str, int]) -> None:
     cur.prepare({name: min(n, FLAGS.max_rows or n) for name, n in sets.items()},
                 queries=bool({'e', 'f'} & variants), classification='f' in variants)
   for name in sets:
+    if name in FLAGS.skip_mining:
+      continue
     if {'c', 'd', 'e', 'f'} & variants:
       run_step(cur.mine(name))
     if {'d', 'e', 'f'} & variants:
@@ -116,7 +121,8 @@ def variant_corpora(w: str, v: str, sets: dict[str, int]) -> str:
   if FLAGS.dry_run:
     return root
   kind = {'a': None, 'b': None, 'c': 'mined'}.get(v, 'filtered')
-  files = {name: cur.curated(f'{name}.{kind}') if kind else cur.input(name) for name in sets}
+  files = {name: cur.curated(f'{name}.{kind}') if kind and name not in FLAGS.skip_mining
+           else cur.input(name) for name in sets}
   files.update({name: cur.curated(name) for name in EXTRA.get(v, '').split('+') if name})
   return pipeline.link_corpora(root, files)
 
