@@ -189,10 +189,11 @@ def write_table(w: str) -> None:
                    f'{np.mean(scores):.2f} ± {np.std(scores, ddof=1) if len(scores) > 1 else 0:.2f}'
                    f' | {text} | {pooled} |')
   types = sorted({y for d in by_type.values() for y in d})
-  lines += ['', '| half | variant vs a, pooled | ' + ' | '.join(types) + ' |',
-            '|---|---|' + '---|' * len(types)]
-  lines += [f'| {half} | {v} | ' + ' | '.join(_interval(d.get(y)) for y in types) + ' |'
-            for (half, v), d in by_type.items()]
+  if by_type:
+    lines += ['', '| half | variant vs a, pooled | ' + ' | '.join(types) + ' |',
+              '|---|---|' + '---|' * len(types)]
+    lines += [f'| {half} | {v} | ' + ' | '.join(_interval(d.get(y)) for y in types) + ' |'
+              for (half, v), d in by_type.items()]
   with open(os.path.join(w, 'results.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   print('\n'.join(lines))
