@@ -2,7 +2,7 @@ r"""The curation experiment: what each LLM data-engine step does to the demo's f
 
     python experiments/curation/run.py --demo=runs/demo [--llm=gemma3-270m] [--k=8] \
         [--seeds=1,2,3] [--variants=a,b,c,d,e,f] [--threshold=3|q0.2] [--min_rating=3|q0.5] \
-        [--skip_mining=SET,...] \
+        [--skip_mining=SET,...] [--base=d|a] [--max_passages=N] [--per_label=N] \
         [--only=curate|train|evaluate] [--dry_run]
 
 From the demo's pre-finetuned model (DEMO/prefinetune, trained without hard
@@ -18,6 +18,8 @@ batch × the set's share of the mixture, a seeded sample of each set):
      (man pages, pydoc topics) as the set `synthetic_queries`
   f  e + synthetic classification data (curate.synthesize_classification over the
      WordNet category descriptions) as the set `synthetic_classification`
+With --base=a, e and f add their synthetic sets to a's rows instead of d's (no mining
+needed; each synthetic set measured on the structural baseline): runs ft-ea-sS, ft-fa-sS.
 Everything lands in DEMO/curation/: inputs/ (the sampled rows), curated/ (the tools'
 outputs and summaries: cached; the tools resume), corpora-V/train (each variant's
 training files; dev is DEMO/corpora/dev), ft-V-sS (the fine-tunes; a rerun resumes),
@@ -53,16 +55,31 @@ flags.DEFINE_list('variants', list('abcdef'), 'Variants to run.')
 flags.DEFINE_enum('only', None, ['curate', 'train', 'evaluate'], 'Run one stage.')
 flags.DEFINE_list('skip_mining', [], 'Sets not mined (too slow for the time at hand): they '
                   'keep the builder\'s structural negatives in every variant.')
+flags.DEFINE_enum('base', 'd', ['a', 'd'], 'What e and f add their synthetic data to: d (the '
+                  'LLM-mined, filtered rows) or a (the structural ones: no mining; their runs '
+                  'are ft-ea-sS, ft-fa-sS and their rows "e/a", "f/a").')
 flags.DEFINE_integer('max_rows', 0, 'Cap rows per set (0: the rows the fine-tune consumes).')
 flags.DEFINE_string('threshold', '3', 'curate.filter --threshold: an expected grade (1–5) or '
                     'a quantile of the run\'s grades, e.g. q0.2.')
 flags.DEFINE_string('min_rating', '3', 'curate.synthesize_queries --min_rating: the '
                     "auto-rater's grade (1–5) kept, or a quantile, e.g. q0.5.")
+flags.DEFINE_integer('max_passages', 0, 'Passages synthesize_queries writes queries for (a '
+                     'seeded sample; 0: all): the fine-tune consumes ≈ steps × batch / 8 of '
+                     'the kept ones.')
 flags.DEFINE_integer('per_label', 8, 'synthesize_classification texts per label.')
 flags.DEFINE_bool('dry_run', False, 'Print the commands and the projected LLM work only.')
 flags.DEFINE_string('python', sys.executable, 'The interpreter for the tools.')
 
 EXTRA = {'e': SYNTHETIC_QUERIES, 'f': f'{SYNTHETIC_QUERIES}+{SYNTHETIC_CLASSIFICATION}'}
+
+
+def run_name(v: str) -> str:
+  """The variant's name in run folders and results: e, f on a (--base=a) are ea, fa."""
+  return f'{v}a' if v in 'ef' and FLAGS.base == 'a' else v
+
+
+def needs_mining(variants: set[str]) -> bool:
+  return bool({'c', 'd'} & variants or (FLAGS.base == 'd' and {'e', 'f'} & variants))
 
 
 def sh(cmd: list[str], done: str | None = None) -> None:
@@ -101,13 +118,14 @@ def curate(w: str, sets: dict[str, int]) -> None:
   cur, variants = curation(w), set(FLAGS.variants)
   if not FLAGS.dry_run:
     cur.prepare({name: min(n, FLAGS.max_rows or n) for name, n in sets.items()},
-                queries=bool({'e', 'f'} & variants), classification='f' in variants)
+                queries=bool({'e', 'f'} & variants), classification='f' in variants,
+                max_passages=FLAGS.max_passages)
   for name in sets:
     if name in FLAGS.skip_mining:
       continue
-    if {'c', 'd', 'e', 'f'} & variants:
+    if needs_mining(variants):
       run_step(cur.mine(name))
-    if {'d', 'e', 'f'} & variants:
+    if needs_mining(variants - {'c'}):
       run_step(cur.filter(name))
   if {'e', 'f'} & variants:
     run_step(cur.synthesize_queries())
@@ -117,10 +135,11 @@ def curate(w: str, sets: dict[str, int]) -> None:
 
 def variant_corpora(w: str, v: str, sets: dict[str, int]) -> str:
   """DEMO/curation/corpora-V/train: the variant's files (links to the curated ones)."""
-  root, cur = os.path.join(w, f'corpora-{v}'), curation(w)
+  root, cur = os.path.join(w, f'corpora-{run_name(v)}'), curation(w)
   if FLAGS.dry_run:
     return root
-  kind = {'a': None, 'b': None, 'c': 'mined'}.get(v, 'filtered')
+  kind = {'a': None, 'b': None, 'c': 'mined', 'ea': None, 'fa': None}.get(run_name(v),
+                                                                          'filtered')
   files = {name: cur.curated(f'{name}.{kind}') if kind and name not in FLAGS.skip_mining
            else cur.input(name) for name in sets}
   files.update({name: cur.curated(name) for name in EXTRA.get(v, '').split('+') if name})
@@ -135,8 +154,8 @@ def train(w: str, sets: dict[str, int]) -> dict[str, str]:
       arg = (f'stage=finetune,seed={s},init_from={FLAGS.demo}/prefinetune,corpora={corpora}'
              + (',hard_negatives=0' if v == 'b' else '')
              + (f',extra={EXTRA[v]}' if v in EXTRA else ''))
-      workdir = os.path.join(w, f'ft-{v}-s{s}')
-      runs[f'{v}{s}'] = workdir
+      workdir = os.path.join(w, f'ft-{run_name(v)}-s{s}')
+      runs[f'{run_name(v)}{s}'] = workdir
       status = os.path.join(workdir, 'status.json')
       finished = os.path.exists(status) and json.load(open(status)).get('state') == 'finished'
       if not finished:
@@ -146,10 +165,13 @@ def train(w: str, sets: dict[str, int]) -> dict[str, str]:
 
 
 def evaluate(w: str, runs: dict[str, str]) -> None:
-  compare = [f'--compare={v}{s}@768,a{s}@768' for v in FLAGS.variants if v != 'a'
+  compare = [f'--compare={run_name(v)}{s}@768,a{s}@768' for v in FLAGS.variants if v != 'a'
              for s in FLAGS.seeds if 'a' in FLAGS.variants]
   for half in ('select', 'report'):
     out = os.path.join(w, f'results-{half}.json')
+    if os.path.exists(out) and not all(f'{k}@768' in json.load(open(out))['aggregates']
+                                       for k in runs):
+      os.remove(out)  # evaluated for another set of variants: evaluate this one
     sh([FLAGS.python, '-m', 'gemini_embed.evaluate', f'--suite={FLAGS.demo}/corpora/dev',
         f'--half={half}', '--peers=none', '--dims=768',
         '--workdir=' + ','.join(f'{k}={d}' for k, d in runs.items()), *compare,
@@ -176,7 +198,7 @@ def write_table(w: str) -> None:
   for half in ('select', 'report'):
     res = json.load(open(os.path.join(w, f'results-{half}.json')))
     cmp = {(c['a'], c['b']): c['mean_task'] for c in res.get('comparisons', [])}
-    for v in FLAGS.variants:
+    for v in map(run_name, FLAGS.variants):
       scores = [100 * res['aggregates'][f'{v}{s}@768']['mean_task'] for s in FLAGS.seeds]
       pairs = [(f'{v}{s}@768', f'a{s}@768') for s in FLAGS.seeds]
       text = '; '.join(_interval(cmp.get(p)) for p in pairs)
@@ -209,8 +231,8 @@ def main(argv):
         '(rows × k × 2); see the README for their cost at the measured throughput')
   if FLAGS.only in (None, 'curate'):
     curate(w, sets)
-  runs = {f'{v}{s}': os.path.join(w, f'ft-{v}-s{s}') for v in FLAGS.variants
-          for s in FLAGS.seeds}
+  runs = {f'{run_name(v)}{s}': os.path.join(w, f'ft-{run_name(v)}-s{s}')
+          for v in FLAGS.variants for s in FLAGS.seeds}
   if FLAGS.only in (None, 'train'):
     runs = train(w, sets)
   if FLAGS.only in (None, 'evaluate'):
