@@ -14,13 +14,29 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from typing import Mapping
 
 import jax
-from tensorboardX import SummaryWriter
 
 from gemini_embed import storage
+
+
+def _summary_writer():
+  """tensorboardX's SummaryWriter, imported without torch: tensorboardX.writer imports
+  torch whenever it is installed (only to accept torch tensors; the peers extra installs
+  it), which is seconds of every training run's start-up; scalars from floats need none of
+  it. A process that already holds torch keeps it."""
+  blocked = 'torch' not in sys.modules
+  if blocked:
+    sys.modules['torch'] = None  # `import torch` raises ImportError, which tensorboardX catches
+  try:
+    from tensorboardX import SummaryWriter
+  finally:
+    if blocked:
+      del sys.modules['torch']
+  return SummaryWriter
 
 METRICS_FILE = 'metrics.jsonl'
 REMOTE_FLUSH_S = 10.0  # tests shorten it with GEMINI_EMBED_METRICS_FLUSH_S
@@ -46,7 +62,7 @@ class MetricsLog:
           self._rows = self._path.read_text().splitlines(keepends=True)
       else:
         self._jsonl = self._path.open('a')
-      self._tb = SummaryWriter(str(directory / 'tensorboard'))
+      self._tb = _summary_writer()(str(directory / 'tensorboard'))
 
   def write(self, step: int, metrics: Mapping[str, float]) -> None:
     if not self.enabled:

@@ -39,7 +39,7 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 
 from gemini_embed import checkpoint, sharding, storage
 from gemini_embed.encoding import load_run
-from gemini_embed.eval import evaluate_tasks, load_suite, resolve_half
+from gemini_embed.eval.suite import load_suite, resolve_half
 
 _INPUTS = flags.DEFINE_list('inputs', None, 'Ingredients: DIR or DIR:STEP, comma-separated.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Soup directory to write.')
@@ -253,6 +253,8 @@ def dev_scorer(suite: str, template: str, mesh_sizes: dict[str, int] | None = No
   """Mean(Task) at the largest MRL dim of a params tree on one half of the dev suite;
   the model lives on `template`'s training mesh (or `mesh_sizes`), each tree placed
   into it."""
+  # Here, not at the top: only a greedy soup scores (scikit-learn, SciPy: seconds of start-up).
+  from gemini_embed.eval.suite_evaluation import evaluate_tasks
   folder, used = resolve_half(suite, half)
   logging.info('soup: greedy selection on %s (half: %s)', folder,
                used or 'none: a suite without halves, used whole')

@@ -17,7 +17,6 @@ import ml_collections
 from absl import logging
 
 from gemini_embed.encoding import TextEncoder
-from gemini_embed.eval import evaluate_tasks
 from gemini_embed.eval.suite import load_suite, resolve_half, task_id
 
 
@@ -47,6 +46,9 @@ class DevRetrievalEval:
     self.batch_size = config.eval.batch_size
 
   def __call__(self, model) -> dict[str, float]:
+    # Here, not at the top: the task runners pull scikit-learn and SciPy, which a config
+    # (configlib imports default_eval_config) or a run without dev eval does not need.
+    from gemini_embed.eval.suite_evaluation import evaluate_tasks
     encoder = TextEncoder(model, *self.args,
                           batch_size=self.batch_size)
     results = evaluate_tasks(self.tasks, {'m': encoder}, self.dims, replicates=0)

@@ -16,13 +16,27 @@
     mteb_adapter.py           an encoder callback behind mteb's encoder protocol (optional)
 """
 
-from gemini_embed.eval.bm25 import Bm25Okapi
-from gemini_embed.eval.results_report import comparison_text, write_results
+import importlib
+
+# Light, and eager: the function shares its module's name, which an import of the module
+# would otherwise bind on this package in its place.
 from gemini_embed.eval.sentence_transformer_encoder import (minilm_model_dir,
                                                             sentence_transformer_encoder)
-from gemini_embed.eval.suite import SuiteFormatError, load_suite, resolve_half
-from gemini_embed.eval.suite_evaluation import comparison, evaluate_suite, evaluate_tasks
 
-__all__ = ['Bm25Okapi', 'SuiteFormatError', 'comparison', 'comparison_text', 'evaluate_suite',
-           'evaluate_tasks', 'load_suite', 'minilm_model_dir', 'resolve_half',
-           'sentence_transformer_encoder', 'write_results']
+# Names re-exported from their modules, imported on first use (PEP 562): a process that
+# only reads a suite or a config does not pay for scikit-learn and SciPy (seconds of
+# start-up in every training and soup run).
+_EXPORTS = {
+    'Bm25Okapi': 'bm25',
+    'comparison_text': 'results_report', 'write_results': 'results_report',
+    'SuiteFormatError': 'suite', 'load_suite': 'suite', 'resolve_half': 'suite',
+    'comparison': 'suite_evaluation', 'evaluate_suite': 'suite_evaluation',
+    'evaluate_tasks': 'suite_evaluation',
+}
+__all__ = sorted([*_EXPORTS, 'minilm_model_dir', 'sentence_transformer_encoder'])
+
+
+def __getattr__(name: str):
+  if name in _EXPORTS:
+    return getattr(importlib.import_module(f'{__name__}.{_EXPORTS[name]}'), name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
