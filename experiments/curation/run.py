@@ -57,7 +57,7 @@ flags.DEFINE_list('skip_mining', [], 'Sets not mined (too slow for the time at h
                   'keep the builder\'s structural negatives in every variant.')
 flags.DEFINE_enum('base', 'd', ['a', 'd'], 'What e and f add their synthetic data to: d (the '
                   'LLM-mined, filtered rows) or a (the structural ones: no mining; their runs '
-                  'are ft-ea-sS, ft-fa-sS and their rows "e/a", "f/a").')
+                  'are ft-ea-sS, ft-fa-sS, their rows ea, fa).')
 flags.DEFINE_integer('max_rows', 0, 'Cap rows per set (0: the rows the fine-tune consumes).')
 flags.DEFINE_string('threshold', '3', 'curate.filter --threshold: an expected grade (1–5) or '
                     'a quantile of the run\'s grades, e.g. q0.2.')
