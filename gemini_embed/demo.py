@@ -109,6 +109,8 @@ def main(argv):
           module('evaluate', '--workdir=' + ','.join(f'{r}={path[r]}' for r in RUNS),
                  f'--suite={os.path.join(corpora, "dev")}', '--half=report', f'--output={results}',
                  '--peers=' + (','.join(_PEERS.value) or 'none'),
+                 # the smoke test: 2 classifier fits per task and dim instead of MTEB's 10
+                 *(['--classification_experiments=2'] if quick else []),
                  # paired bootstraps: the seed spread, and the soup against each ingredient
                  *(f'--compare={a}@768,{b}@768' for a, b in COMPARISONS)), env)
     with open(evaluated_file, 'w') as f:

@@ -7,8 +7,9 @@ r"""Score runs (and their peers) on an MTEB-style suite:
 Every workdir (training run or soup) is one model; `--peers` adds BM25 (retrieval
 and reranking only) and all-MiniLM-L6-v2, and `--st_model=DIR` any
 sentence-transformers directory, so each result stands beside its baselines.
-Writes FILE.json plus a markdown table (FILE.md) and plots/score_vs_dim.png beside
-it; with several models, Mean(Task), Mean(Type) and a Borda ranking compare them.
+Writes FILE.json plus a markdown table (FILE.md) and plots/score_vs_dim.png beside it
+(plots/FILE_score_vs_dim.png unless FILE is `results`: other results in that folder are
+kept); with several models, Mean(Task), Mean(Type) and a Borda ranking compare them.
 Each run is sharded over its training mesh (its config.json) or --mesh.
 
 A suite with two halves (build_corpora's) is scored on its `report` half unless
@@ -37,6 +38,9 @@ _ST_MODEL = flags.DEFINE_string('st_model', None, 'Another sentence-transformers
 _STEP = flags.DEFINE_integer('step', None, 'Checkpoint step of every run (default: latest).')
 _BATCH = flags.DEFINE_integer('batch_size', 64, 'Texts per encode batch.')
 _SAMPLES = flags.DEFINE_integer('samples_per_label', 8, 'Classification: n train examples per label.')
+_EXPERIMENTS = flags.DEFINE_integer('classification_experiments', 10,
+                                   'Classification: training subsets drawn and averaged (MTEB: '
+                                   '10; the quick demo, a smoke test, draws 2).', lower_bound=1)
 _HALF = flags.DEFINE_enum('half', 'report', ['report', 'select'],
                           'Half of a two-half suite: report (tables) or select (choices).')
 _BOOTSTRAP = flags.DEFINE_integer('bootstrap', 1000, 'Bootstrap replicates (0: no intervals).')
@@ -118,6 +122,9 @@ def main(argv):
     raise app.UsageError(str(e)) from None
   output = storage.as_path(
       _OUTPUT.value or os.path.join(next(iter(runs.values()), '.'), 'eval', 'results.json'))
+  if output.suffix != '.json':
+    raise app.UsageError(f'--output={output}: give a .json file name (FILE.md and a plot '
+                         'are written beside it)')
   storage.check_writable(str(output.parent), '--output')  # before any model loads
   storage.check_readable(_SUITE.value, '--suite')
   systems, run_dims = run_encoders(runs, _STEP.value, _BATCH.value,
@@ -133,14 +140,12 @@ def main(argv):
   print(f'suite: {folder} (half: {half or "none: a suite without halves, used whole"})',
         flush=True)
   results = ev.evaluate_suite(_SUITE.value, systems, dims, half=_HALF.value,
-                              samples_per_label=_SAMPLES.value, replicates=_BOOTSTRAP.value,
+                              samples_per_label=_SAMPLES.value,
+                              n_experiments=_EXPERIMENTS.value, replicates=_BOOTSTRAP.value,
                               seed=_BOOTSTRAP_SEED.value, compare=pairs)
-  paths = ev.write_results(results, output.parent)
-  markdown = output.parent / (output.stem + '.md')
-  if output != paths['json']:
-    paths['json'].replace(output)
-    paths['markdown'].replace(markdown)
-  print(markdown.read_text())
+  # FILE.json, FILE.md, plots/[FILE_]score_vs_dim.png: other results beside it are kept
+  paths = ev.write_results(results, output.parent, stem=output.stem)
+  print(paths['markdown'].read_text())
   for entry in results['comparisons']:
     print(ev.comparison_text(entry))
   print(f'wrote {output}')

@@ -31,3 +31,22 @@ def pytest_collection_modifyitems(items):
   def key(item):
     return ('test_demo.py' not in item.nodeid, item.get_closest_marker('slow') is None)
   items.sort(key=key)  # stable: file order and test order otherwise kept
+
+
+def pytest_xdist_make_scheduler(config, log):
+  """`make test`'s --dist loadfile, except that the modules checking the real LLMs are one
+  unit: they share tests/models/real_cache.py's per-process loads (tens of seconds per
+  model and reference), which two workers would each pay."""
+  from xdist.scheduler import LoadFileScheduling  # noqa: PLC0415  (only under xdist)
+
+  from tests.models.real_cache import MODULES  # noqa: PLC0415
+
+  if config.getvalue('dist') != 'loadfile':
+    return None  # another --dist: xdist's own scheduler
+
+  class ModuleScheduling(LoadFileScheduling):
+    def _split_scope(self, nodeid: str) -> str:
+      module = nodeid.split('::', 1)[0]
+      return 'real LLMs' if module in MODULES else module
+
+  return ModuleScheduling(config, log)

@@ -48,6 +48,7 @@ def test_demo_quick_writes_the_documented_layout(tmp_path):
   results = json.loads((workdir / 'results.json').read_text())
   models = {s['model'] for s in results['systems'].values()}
   assert set(SYSTEMS) | {'BM25'} <= models
+  assert results['classification'] == dict(samples_per_label=8, n_experiments=2)  # smoke size
   assert 'Mean(Task)' in out.stdout and 'demo finished' in out.stdout
 
   # Rerunning resumes: nothing is retrained or re-scored, the table is printed again.

@@ -183,8 +183,12 @@ def test_greedy_soup_never_ends_below_its_best_ingredient(runs, tmp_path):
   assert record['selected_on']['half'] == 'select'  # choices: the select half
   best_alone = max(e['alone'] for e in record['greedy'])
   out = tmp_path / 'eval.json'
+  (tmp_path / 'results.json').write_text('{"kept": true}')  # other results beside FILE
   _tool('evaluate', f'--workdir=soup={soup}', f'--suite={runs["suite"]}', f'--output={out}',
         '--peers=none', '--dims=96', '--half=select')
+  assert (tmp_path / 'results.json').read_text() == '{"kept": true}'
+  assert (tmp_path / 'plots' / 'eval_score_vs_dim.png').exists()
+  assert 'soup@96' in (tmp_path / 'eval.md').read_text()
   final = json.loads(out.read_text())['aggregates']['soup@96']['mean_task']
   assert final >= best_alone - 1e-9
 

@@ -3,6 +3,8 @@
     write_results(results, out_dir) → out_dir/results.json
                                       out_dir/results.md
                                       out_dir/plots/score_vs_dim.png
+    write_results(results, out_dir, stem='merged') → merged.json, merged.md,
+                                      plots/merged_score_vs_dim.png (nothing else touched)
 
 The table has one row per task (its main metric) and one column per system
 (model@dim, or a lexical baseline), then per-type means, Mean(Task), Mean(Type),
@@ -155,12 +157,14 @@ def plot_score_vs_dim(results: dict, path: Path) -> None:
     fig.savefig(f, format='png', dpi=100)
 
 
-def write_results(results: dict, out_dir: str | Path) -> dict[str, Path]:
-  """Write results.json, results.md and plots/score_vs_dim.png; returns their paths."""
+def write_results(results: dict, out_dir: str | Path, stem: str = 'results') -> dict[str, Path]:
+  """Write STEM.json, STEM.md and plots/score_vs_dim.png (plots/STEM_score_vs_dim.png for
+  another stem, so that results beside each other keep their own); returns their paths."""
   out_dir = Path(out_dir)
   storage.makedirs(out_dir / 'plots')
-  paths = dict(json=out_dir / 'results.json', markdown=out_dir / 'results.md',
-               plot=out_dir / 'plots' / 'score_vs_dim.png')
+  plot = 'score_vs_dim.png' if stem == 'results' else f'{stem}_score_vs_dim.png'
+  paths = dict(json=out_dir / f'{stem}.json', markdown=out_dir / f'{stem}.md',
+               plot=out_dir / 'plots' / plot)
   paths['json'].write_text(json.dumps(_json_ready(results), indent=1, allow_nan=False) + '\n')
   half = f' ({results["half"]} half)' if results.get('half') else ''
   title = (f'# Results on {results["suite"]}{half}\n\n' if 'suite' in results
@@ -171,6 +175,10 @@ def write_results(results: dict, out_dir: str | Path) -> dict[str, Path]:
     note += (f'[lo, hi]: {100 * boot["level"]:.0f}% percentile bootstrap interval '
              f'({boot["replicates"]} replicates, seed {boot["seed"]}; queries within tasks, '
              'tasks within types: gemini_embed/eval/bootstrap.py).\n')
+  protocol = results.get('classification')
+  if protocol:
+    note += (f'Classification: logistic regression on {protocol["samples_per_label"]} texts per '
+             f'label, {protocol["n_experiments"]} draws averaged (MTEB: 8, 10).\n')
   comparisons = ''.join(f'\n```\n{comparison_text(c)}\n```\n'
                         for c in results.get('comparisons', []))
   paths['markdown'].write_text(title + note + '\n' + markdown_table(results) + comparisons)

@@ -8,6 +8,7 @@ The results are plain JSON-ready dicts:
 
     {"suite": str, "half": "select" | "report" | null,   # (evaluate_suite only)
      "tasks":   {task_id: {"type": str, "main_metric": str}},
+     "classification": {"samples_per_label", "n_experiments"},   # the classifier protocol
      "systems": {label: {"model": name, "dim": int | None,
                          "scores": {task_id: {metric: value}},    # tasks it ran
                          "items": {task_id: ItemScores.to_json()}}},  # per-item main metric
@@ -62,6 +63,7 @@ def evaluate_tasks(tasks: list[Task], systems: Mapping[str, System],
   task_strings = dict(task_strings or {})
   results: dict = dict(
       tasks={task_id(t): dict(type=t.type, main_metric=MAIN_METRIC[t.type]) for t in tasks},
+      classification=dict(samples_per_label=samples_per_label, n_experiments=n_experiments),
       systems={})
   for model, system in systems.items():
     for task in tasks:

@@ -4,7 +4,8 @@ Three slow modules (models/test_gguf_real.py, llm/test_llm_real.py, test_export_
 check against the same fetched GGUF directories and transformers' float32 reading of
 them; fetching (sha256, tokenizer conversion), transformers' GGUF load and its tokenizer
 conversion cost tens of seconds per model, so they are done once here and shared,
-read-only.
+read-only. A cache is per process: `make test`'s two workers run the three modules as one
+unit (`MODULES`, scheduled by tests/conftest.py), so each model and reference loads once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import tempfile
 
 from gemini_embed.models import fetch_offline
 from gemini_embed.models.gguf_import import gguf_file
+
+MODULES = ('tests/models/test_gguf_real.py', 'tests/llm/test_llm_real.py',
+           'tests/test_export_real.py')
 
 
 @functools.cache
