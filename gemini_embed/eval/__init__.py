@@ -10,7 +10,9 @@
     task_runners.py           one runner per task type, every dim from one encode
     suite_evaluation.py       evaluate_suite(suite_dir, encoders, dims) → results
     results_report.py         write_results(results, out_dir): JSON, markdown, plot
-    compare.py                `python -m gemini_embed.eval.compare`: P(A > B) from a results JSON
+    merge.py                  results JSONs of one suite half as one (as a joint run)
+    compare.py                `python -m gemini_embed.eval.compare`: P(A > B) from results
+                              JSONs (several are merged; --output writes the merge)
     bm25.py                   BM25 Okapi baseline (retrieval, reranking)
     sentence_transformer_encoder.py   a sentence-transformers directory (MiniLM) as an encoder
     mteb_adapter.py           an encoder callback behind mteb's encoder protocol (optional)
