@@ -24,7 +24,7 @@ from matplotlib.figure import Figure  # no pyplot: no global backend or figure s
 
 from gemini_embed.models.fetch_offline import fetched
 from gemini_embed.run_status import finished
-from gemini_embed.stages import done, latest_step, module, stage
+from gemini_embed.stages import done, latest_step, module, pipeline_env, stage
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/demo', 'Where everything goes.')
 _QUICK = flags.DEFINE_bool('quick', False, 'Smoke-test size (minutes): the CI path.')
@@ -71,9 +71,7 @@ def main(argv):
     json.dump(mode, f)
   # JAX's persistent compilation cache: the second fine-tune and every system in the
   # evaluation compile the same shapes as an earlier stage; they load them instead.
-  env = dict(os.environ)
-  env.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.abspath(os.path.join(out, 'jax_cache')))
-  env.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '1')
+  env = pipeline_env(os.path.join(out, 'jax_cache'))
 
   if not os.path.exists(os.path.join(corpora, 'dev', 'halves.json')):  # (older: no halves)
     caps = ['--max_dev=40', '--max_rows=2000', '--max_man_pages=40'] if quick else \

@@ -34,7 +34,7 @@ from gemini_embed.configlib import load_config_file
 from gemini_embed.curate import pipeline
 from gemini_embed.data.corpora.training_sets import FINETUNE_MIXTURES
 from gemini_embed.models.fetch_offline import MODELS, fetched
-from gemini_embed.stages import done, latest_step, module, stage
+from gemini_embed.stages import done, latest_step, module, pipeline_env, stage
 
 FLAGS = flags.FLAGS
 
@@ -311,10 +311,7 @@ def main(argv):
     print_plan(stages)
     return
   os.makedirs(o.workdir, exist_ok=True)
-  env = dict(os.environ)
-  env.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.abspath(o.path('jax_cache')))
-  env.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '1')
-  run(stages, env)
+  run(stages, pipeline_env(o.path('jax_cache')))
   print(f'\nrecipe finished; results in {o.path("results.json")}')
 
 
