@@ -55,13 +55,14 @@ notebook: $(VENV)/.notebooks
 	  $(if $(SWEEP),--sweep=$(SWEEP))
 
 # pytest exits 5 when it collects no tests; that is not a failure of the code.
-# Two workers (pytest-xdist), one test file each at a time (module fixtures built once): most
+# Two workers (pytest-xdist), one test file each at a time (module fixtures built once; the
+# real-LLM modules go as one unit, tests/conftest.py, sharing their model loads): most
 # tests are single-threaded (JAX imports, XLA compiles, subprocess start-up), so two of them
 # share 2 cores well; files go out in conftest.py's order (the longest first). TEST_WORKERS=0
-# runs in one process.
+# runs in one process. --durations=15: the slowest tests, for the budget (README "Tests").
 TEST_WORKERS ?= 2
 test: $(VENV)/.test
-	$(PY) -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) $(PYTEST_ARGS); \
+	$(PY) -m pytest -q --durations=15 $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) $(PYTEST_ARGS); \
 	  rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
 clean:
