@@ -59,7 +59,7 @@ notebook: $(VENV)/.notebooks
 # real-LLM modules go as one unit, tests/conftest.py, sharing their model loads): most
 # tests are single-threaded (JAX imports, XLA compiles, subprocess start-up), so two of them
 # share 2 cores well; files go out in conftest.py's order (the longest first). TEST_WORKERS=0
-# runs in one process. --durations=15: the slowest tests, for the budget (README "Tests").
+# runs in one process. --durations=15 prints the slowest tests: where the time budget goes.
 TEST_WORKERS ?= 2
 test: $(VENV)/.test
 	$(PY) -m pytest -q --durations=15 $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) $(PYTEST_ARGS); \
