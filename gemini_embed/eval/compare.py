@@ -80,13 +80,18 @@ def main(argv):
     systems = [label for results in parts.values() for label in results['systems']]
     raise app.UsageError(f'give --compare=A,B (or --output to merge); the systems are {systems}')
   try:
-    results = (next(iter(parts.values())) if len(parts) == 1 and not _OUTPUT.value
-               else merge_results(parts, pairs if _OUTPUT.value else ()))
+    if len(parts) == 1 and not _OUTPUT.value:
+      results = next(iter(parts.values()))
+      entries = [comparison(results, *pair) for pair in pairs]
+    else:  # the merge computes the pairs' comparisons (and writes them with --output)
+      results = merge_results(parts, pairs)
+      by_pair = {(c['a'], c['b']): c for c in results['comparisons']}
+      entries = [by_pair[pair] for pair in pairs]
     boot = results['bootstrap']
     print(f'{",".join(files)}: suite {results.get("suite")} (half: {results.get("half")}), '
           f'{boot["replicates"]} replicates, seed {boot["seed"]}')
-    for pair in pairs:
-      print(comparison_text(comparison(results, *pair)))
+    for entry in entries:
+      print(comparison_text(entry))
     if _POOLED.value:
       print(comparison_text(pooled_comparison(results, pairs)))
   except (MergeError, ValueError) as e:

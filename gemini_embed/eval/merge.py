@@ -6,18 +6,22 @@
 A lever measured today and its baseline measured last week, or systems scored by two
 processes in parallel, end in one table with one Borda ranking and paired comparisons.
 The parts must be of the same tasks (same ids, types, main metrics and item counts), the
-same classification protocol and the same bootstrap settings: the bootstrap's resamples depend only on (seed, task, item
-count, replicates), never on the system (bootstrap.py), so every interval and comparison
-of the merged results is the one a joint run gives. Labels must not repeat across parts.
+same classification protocol and the same bootstrap settings: the bootstrap's resamples
+depend only on (seed, task, item count, replicates), never on the system (bootstrap.py),
+so every interval and comparison of the merged results is the one a joint run gives. Labels must not repeat across parts.
 The aggregates (Borda depends on every system) and the comparisons are recomputed.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Mapping
 
 from gemini_embed.eval.bootstrap import ItemScores
 from gemini_embed.eval.suite_evaluation import aggregate, comparison
+
+
+log = logging.getLogger(__name__)
 
 
 class MergeError(ValueError):
@@ -33,8 +37,9 @@ def _item_counts(results: dict) -> dict[tuple[str, str], int]:
 def _check_same(name: str, first_name: str, key: str, value, first_value) -> None:
   if value != first_value:
     raise MergeError(f'{name}: its {key!r} is {value!r}, but {first_name} has {first_value!r}; '
-                     'only results of the same suite half, tasks and bootstrap settings merge '
-                     '(rerun evaluate with the same --suite, --half and --bootstrap options)')
+                     'only results of the same suite half, tasks, classification protocol and '
+                     'bootstrap settings merge (rerun evaluate with the same --suite, --half, '
+                     'classification and --bootstrap options)')
 
 
 def merge_results(parts: Mapping[str, dict],
@@ -64,8 +69,8 @@ def merge_results(parts: Mapping[str, dict],
         raise MergeError(f'{name}: task {task!r} has {n} items for {label!r} but '
                          f'{counts[task]} in the other parts: not the same suite data')
     if results.get('suite') != merged['suite']:
-      print(f'note: {name} scored suite {results.get("suite")}, {first_name} scored '
-            f'{merged["suite"]}: the same tasks and item counts, kept as one', flush=True)
+      log.warning('%s scored suite %s, %s scored %s: the same tasks and item counts, kept as '
+                  'one', name, results.get('suite'), first_name, merged['suite'])
   merged['aggregates'] = aggregate(merged)
   pairs = [(c['a'], c['b']) for results in parts.values() for c in results.get('comparisons', [])]
   pairs = list(dict.fromkeys([*pairs, *compare]))

@@ -29,7 +29,7 @@ def runs(tmp_path_factory):
     return _json(dict(suite='S', half='report', **evaluate_tasks(
         tasks, {n: systems[n] for n in names}, dims=[8, 16], replicates=200, **kw)))
   return dict(joint=run(['oracle', 'bm25', 'shuffled'], compare=[PAIR]),
-              a=run(['oracle', 'bm25']), b=run(['shuffled']), tasks=tasks, run=run)
+              a=run(['oracle', 'bm25']), b=run(['shuffled']))
 
 
 def test_merge_equals_the_joint_run(runs):
