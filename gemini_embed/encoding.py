@@ -8,7 +8,7 @@ padded to the data pipeline's length buckets, so the embed step compiles once
 per bucket. With `config.data.pack` (the run's, or `pack=`), texts are instead
 packed into rows of max_len tokens (best-fit decreasing, data/packing.py; attention
 stays within a text, so each embedding is that of the text alone) and each call
-holds `batch_size` rows: far fewer padding tokens, at most four row counts and a few
+holds `batch_size` rows: far fewer padding tokens, at most eight row counts and a few
 text counts per side to compile. Output rows are in input order.
 """
 
@@ -96,14 +96,13 @@ class TextEncoder:
     return out if out is not None else np.zeros((0, 0), np.float32)
 
   def _row_counts(self, num_rows: int) -> list[int]:
-    """Rows per call: `batch_size` while that many remain, then the smallest of
-    batch_size/8, /4, /2, /1 (multiples of the data-parallel size) that holds the rest."""
+    """Rows per call: `batch_size` while that many remain, then the smallest multiple of
+    batch_size/8 (and of the data-parallel size) that holds the rest: at most 8 row counts."""
     full, rest = divmod(num_rows, self.batch_size)
     counts = [self.batch_size] * full
     if rest:
-      allowed = sorted({-(-self.batch_size // (2 ** k) // self._shards) * self._shards
-                        for k in range(4)})
-      counts.append(next(c for c in allowed if c >= rest))
+      step = -(-self.batch_size // 8 // self._shards) * self._shards
+      counts.append(min(self.batch_size, -(-rest // step) * step))
     return counts
 
   def _encode_packed(self, ids: list[list[int]], row_length: int, kind: str) -> np.ndarray:

@@ -20,7 +20,7 @@ from tests.train_fixtures import ROOT, train_env
 
 pytestmark = pytest.mark.slow
 
-SYSTEMS = ('init', 'prefinetune', 'finetune-a', 'finetune-b', 'soup')
+SYSTEMS = ('prefinetune', 'finetune-a', 'finetune-b', 'soup')  # the default: no --init_row
 # demo.py's quick caps are --max_dev=40 --max_rows=2000 --max_man_pages=40; a 4-step run
 # reads under 300 rows of a set.
 CORPORA_CAPS = ('--max_dev=8', '--max_rows=300', '--max_man_pages=8', '--gettext_per_catalog=2')
@@ -40,6 +40,7 @@ def test_demo_quick_writes_the_documented_layout(tmp_path):
   assert built.returncode == 0, built.stderr[-4000:]
   out = _demo(workdir, corpora)
   assert out.returncode == 0, out.stderr[-4000:]
+  assert not (workdir / 'init').exists()  # the untrained init only with --init_row
   for name in SYSTEMS:
     assert os.path.exists(workdir / name / 'model.json'), name
     assert os.path.isdir(workdir / name / 'checkpoints'), name
@@ -55,7 +56,7 @@ def test_demo_quick_writes_the_documented_layout(tmp_path):
   again = _demo(workdir, corpora)
   assert again.returncode == 0, again.stderr[-4000:]
   assert '\n$ ' not in again.stdout, again.stdout  # no stage's command ran
-  assert again.stdout.count(': done, skipped') == 6  # LLM, init, 3 trainings, soup
+  assert again.stdout.count(': done, skipped') == 5  # LLM, 3 trainings, soup
   assert 'step compiled' not in again.stderr
   assert 'already scores these checkpoints and peers' in again.stdout
   assert 'Mean(Task)' in again.stdout

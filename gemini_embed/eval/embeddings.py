@@ -20,7 +20,9 @@ from tqdm.auto import tqdm
 Kind = Literal['query', 'document']
 EncodeFn = Callable[[list[str], Kind, str], np.ndarray]
 
-CHUNK = 512  # texts per encoder call: a progress-bar step, not the model's batch size
+# texts per encoder call: a progress-bar step, not the model's batch size; large, as an
+# encoder pads each call's last batch (a packed one rounds its rows up to batch_size/8)
+CHUNK = 2048
 
 
 def encode_texts(encode: EncodeFn, texts: list[str], kind: Kind, task: str,
