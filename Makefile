@@ -26,7 +26,7 @@ $(VENV)/.demo: $(VENV)/.base
 	touch $@
 
 # The main job on its embedded default: ~20 min on a 2-core CPU. WORKDIR=DIR to move it;
-# DEMO_FLAGS=--init_row (or any demo flag: --seed=S, --llm=smollm2) passed through.
+# DEMO_FLAGS=--stage_rows (or any demo flag: --seed=S, --llm=smollm2) passed through.
 demo: $(VENV)/.demo
 	$(PY) -m gemini_embed.demo --workdir=$(or $(WORKDIR),runs/demo) $(DEMO_FLAGS)
 

@@ -20,7 +20,8 @@ from tests.train_fixtures import ROOT, train_env
 
 pytestmark = pytest.mark.slow
 
-SYSTEMS = ('prefinetune', 'finetune-a', 'finetune-b', 'soup')  # the default: no --init_row
+RUNS = ('prefinetune', 'finetune-a', 'finetune-b', 'soup')
+SYSTEMS = ('finetune-a', 'finetune-b', 'soup')  # scored by default (no --stage_rows)
 # demo.py's quick caps are --max_dev=40 --max_rows=2000 --max_man_pages=40; a 4-step run
 # reads under 300 rows of a set.
 CORPORA_CAPS = ('--max_dev=8', '--max_rows=300', '--max_man_pages=8', '--gettext_per_catalog=2')
@@ -40,15 +41,18 @@ def test_demo_quick_writes_the_documented_layout(tmp_path):
   assert built.returncode == 0, built.stderr[-4000:]
   out = _demo(workdir, corpora)
   assert out.returncode == 0, out.stderr[-4000:]
-  assert not (workdir / 'init').exists()  # the untrained init only with --init_row
-  for name in SYSTEMS:
+  assert not (workdir / 'init').exists()  # the untrained init only with --stage_rows
+  for name in RUNS:
     assert os.path.exists(workdir / name / 'model.json'), name
     assert os.path.isdir(workdir / name / 'checkpoints'), name
   for f in ('results.md', 'results.json', 'plots/score_vs_dim.png', 'plots/loss_curves.png'):
     assert (workdir / f).stat().st_size > 0, f
   results = json.loads((workdir / 'results.json').read_text())
   models = {s['model'] for s in results['systems'].values()}
-  assert set(SYSTEMS) | {'BM25'} <= models
+  assert models == set(SYSTEMS) | {'BM25'}
+  assert {(c['a'], c['b']) for c in results['comparisons']} == {
+      ('finetune-b@768', 'finetune-a@768'), ('soup@768', 'finetune-a@768'),
+      ('soup@768', 'finetune-b@768')}
   assert results['classification'] == dict(samples_per_label=8, n_experiments=2)  # smoke size
   assert 'Mean(Task)' in out.stdout and 'demo finished' in out.stdout
 
