@@ -6,7 +6,7 @@ The corpora are built first with smaller caps than the demo's quick ones and pas
 --corpora: the same builder and the same task types, about half the dev-suite rows
 (the evaluate stage took 255 s on the demo's quick suite, 145 s on these; 2 busy cores).
 The peer here is BM25 alone: all-MiniLM-L6-v2 (256-token inputs) took 145 s to score the
-quick corpora, against 243 s for the demo's five systems together (2 busy cores);
+quick corpora, against 243 s for the demo's five systems of then together (2 busy cores);
 evaluate's MiniLM column is checked on a tiny suite in tests/test_tools.py."""
 
 import json

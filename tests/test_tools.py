@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import types
 
 import jax
 import numpy as np
@@ -16,7 +17,7 @@ from absl.testing import flagsaver
 from jax.sharding import PartitionSpec as P
 
 from gemini_embed import checkpoint
-from gemini_embed.encoding import load_run
+from gemini_embed.encoding import TextEncoder, load_run
 from gemini_embed.soup import main as soup_main, read_params, write_soup
 from tests.eval.synthetic_suite import write_halved_suite
 from tests.train_fixtures import (ROOT, final_params, load_config, train_command, train_env,
@@ -304,3 +305,15 @@ def test_evaluate_refuses_dims_the_runs_do_not_have(runs, tmp_path):
               '--dims=32,500', f'--output={tmp_path / "r.json"}', check=False)
   assert out.returncode != 0 and '--dims' in out.stderr and '500' in out.stderr
   assert '96' in out.stderr and not (tmp_path / 'r.json').exists()
+
+
+def test_packed_calls_round_their_last_batch_to_eighths_of_batch_size():
+  """A call's last batch holds the smallest multiple of batch_size/8 rows (and of the
+  data-parallel size) that fits its rest, never more than batch_size: at most 8 shapes."""
+  counts = lambda bs, shards, n: TextEncoder._row_counts(
+      types.SimpleNamespace(batch_size=bs, _shards=shards), n)
+  assert counts(64, 1, 130) == [64, 64, 8]
+  assert counts(64, 1, 70) == [64, 8] and counts(64, 1, 9) == [16] and counts(64, 1, 57) == [64]
+  assert counts(64, 1, 40) == [40]  # a power of two would be 64 rows
+  assert counts(64, 4, 3) == [8] and counts(16, 4, 5) == [8]  # multiples of the shards
+  assert {counts(64, 1, n)[-1] for n in range(1, 64)} == set(range(8, 65, 8))

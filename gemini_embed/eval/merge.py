@@ -8,8 +8,9 @@ processes in parallel, end in one table with one Borda ranking and paired compar
 The parts must be of the same tasks (same ids, types, main metrics and item counts), the
 same classification protocol and the same bootstrap settings: the bootstrap's resamples
 depend only on (seed, task, item count, replicates), never on the system (bootstrap.py),
-so every interval and comparison of the merged results is the one a joint run gives. Labels must not repeat across parts.
-The aggregates (Borda depends on every system) and the comparisons are recomputed.
+so every interval and comparison of the merged results is the one a joint run gives.
+Labels must not repeat across parts. The aggregates (Borda depends on every system) and
+the comparisons are recomputed.
 """
 
 from __future__ import annotations
