@@ -114,22 +114,30 @@ def main(argv):
     print(f'\n=== evaluate: {results} already scores these checkpoints and peers', flush=True)
   else:
     stage('evaluate on the dev suite, beside the peers',
-          module('evaluate', '--workdir=' + ','.join(f'{r}={path[r]}' for r in runs),
-                 f'--suite={os.path.join(corpora, "dev")}', '--half=report', f'--output={results}',
-                 '--peers=' + (','.join(_PEERS.value) or 'none'),
-                 # the smoke test: 2 classifier fits per task and dim instead of MTEB's 10
-                 *(['--classification_experiments=2'] if quick else []),
-                 # paired bootstraps: the seed spread, and the soup against each ingredient
-                 *(f'--compare={a}@768,{b}@768' for a, b in COMPARISONS
-                   if a in runs and b in runs),
-                 # the headline: the soup against all-MiniLM-L6-v2 (at its own 384 dims)
-                 *(['--compare=soup@768,all-MiniLM-L6-v2@384'] if 'minilm' in _PEERS.value
-                   else [])), env)
+          evaluate_command({r: path[r] for r in runs}, os.path.join(corpora, 'dev'), results,
+                           _PEERS.value, quick), env)
     with open(evaluated_file, 'w') as f:
       json.dump(evaluated, f)
   plot_loss_curves({r: path[r] for r in TRAINED[:3]}, os.path.join(out, 'plots', 'loss_curves.png'))
   print(summary(results))
   print(f'\ndemo finished in {(time.time() - t0) / 60:.1f} min; outputs in {out}/')
+
+
+def evaluate_command(runs: dict[str, str], suite: str, results: str, peers: list[str],
+                     quick: bool) -> list[str]:
+  """The demo's `evaluate`: `runs` (name → workdir) on the report half beside `peers`, with
+  the paired comparisons among them (COMPARISONS, where both are scored) and the soup
+  against all-MiniLM-L6-v2 when it is a peer."""
+  return module('evaluate', '--workdir=' + ','.join(f'{r}={w}' for r, w in runs.items()),
+                f'--suite={suite}', '--half=report', f'--output={results}',
+                '--peers=' + (','.join(peers) or 'none'),
+                # the smoke test: 2 classifier fits per task and dim instead of MTEB's 10
+                *(['--classification_experiments=2'] if quick else []),
+                # paired bootstraps: the seed spread, and the soup against each ingredient
+                *(f'--compare={a}@768,{b}@768' for a, b in COMPARISONS
+                  if a in runs and b in runs),
+                # the headline: the soup against all-MiniLM-L6-v2 (at its own 384 dims)
+                *(['--compare=soup@768,all-MiniLM-L6-v2@384'] if 'minilm' in peers else []))
 
 
 def plot_loss_curves(runs: dict[str, str], png: str) -> None:
