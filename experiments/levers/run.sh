@@ -16,8 +16,10 @@ shift 2
 PY=${PYTHON:-.venv/bin/python}
 SEEDS=${SEEDS:-1 2 3}
 [ "$NAME" != base ] || { echo "run.sh: NAME 'base' is the baseline's; pick another" >&2; exit 2; }
-LLM=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['llm'])" "$W/demo.json")
-common="corpora=$W/corpora,llm=$LLM,stage=finetune,init_from=$W/prefinetune"
+# the demo's LLM and size (demo.json: gemma3-270m by default; quick for a `make demo-quick` run)
+MODE=$($PY -c "import json, sys; m = json.load(open(sys.argv[1]))
+print(m['llm'] + (',quick' if m['quick'] else ''))" "$W/demo.json")
+common="corpora=$W/corpora,llm=$MODE,stage=finetune,init_from=$W/prefinetune"
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$W/jax_cache}
 runs=""; compare=()
 for s in $SEEDS; do
