@@ -5,7 +5,7 @@
 # 768 dims; paired bootstrap per seed and pooled over the seeds (`eval.compare --pooled`).
 # Read the decision on select, state the effect from report.
 #   make demo && experiments/levers/run.sh DEMO_WORKDIR NAME [--config.FIELD=VALUE ...]
-#   experiments/levers/run.sh runs/demo constant-lr --config.optim.schedule=constant
+#   experiments/levers/run.sh runs/demo cosine --config.optim.schedule=cosine
 # SEEDS="1 2 3" (default) picks the seeds; ARGS=k=v,... adds configs/demo.py arguments to
 # the lever's runs only (ARGS=steps=28). Runs go to DEMO/levers/{base,NAME}-sS; finished
 # runs are not retrained (rerun to resume), so several levers share the baselines.
