@@ -22,11 +22,14 @@ if [ ! -f "$CORPORA/.built" ]; then
       --max_rows=2000 --max_dev=50 --max_man_pages=40 > "$OUT/corpora.log" 2>&1)
   touch "$CORPORA/.built"
 fi
-runs=()
+runs=(); trees=()
+# The revisions' worktrees go when the script ends, however it ends (none stays registered).
+trap 'for t in "${trees[@]}"; do git -C "$ROOT" worktree remove --force "$t"; done' EXIT
 for rev in "$@"; do
   if [ "$rev" = . ]; then src=$ROOT; tag=checkout; else
     tag=$(git -C "$ROOT" rev-parse --short "$rev"); src=$OUT/src-$tag
     [ -d "$src" ] || git -C "$ROOT" worktree add --detach -q "$src" "$rev"
+    trees+=("$src")
   fi
   for n in 1 8; do
     w=$OUT/runs/$tag-d$n; rm -rf "$w"; mkdir -p "$OUT/runs"
